@@ -1,0 +1,475 @@
+"""The service API every front end drives: Slack handlers, the admin CLI and tests.
+
+No Slack types here: callers pass plain team/user ids, text and byte streams.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from commander.backend import CONVERSATION, ModelBackend
+from commander.errors import (
+    AssistantExists,
+    CommanderError,
+    InvalidInput,
+    NoAssistant,
+    PendingEmailNotFound,
+)
+from commander.events import EmailPending, TurnCompleted, TurnEvent
+from commander.filetypes import CODE_INTERPRETER, FILE_SEARCH, content_problem, route, safe_filename
+from commander.locks import KeyedLocks
+from commander.settings import CoreSettings
+from commander.spool import TooLarge, spool
+from commander.store.db import Database
+from commander.store.models import Assistant, PendingEmail, StoredFile
+from commander.tools.base import EmailDraft, ToolContext, ToolRegistry
+from commander.tools.email import EmailWebhook
+from commander.turn import ThreadState, Turn, TurnSpec
+
+log = logging.getLogger(__name__)
+
+DEFAULT_NAME = "My assistant"
+SEND_EMAIL = "send_email"
+MAX_NAME_CHARS = 80
+MAX_CONTAINER_FILES = 20
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    name: str
+    chunks: AsyncIterator[bytes]
+    declared_size: int | None = None
+
+
+@dataclass
+class AddFilesResult:
+    added: list[StoredFile] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class DeleteReport:
+    assistant: bool = False
+    conversation: str = "none"  # "deleted" | "already gone" | "none"
+    vector_store: str = "none"
+    files_deleted: int = 0
+    files_already_gone: int = 0
+    rows_deleted: int = 0
+
+
+@dataclass
+class AssistantStatus:
+    assistant: Assistant
+    files: list[StoredFile]
+    pending_emails: list[PendingEmail]
+    busy: bool
+
+
+class Commander:
+    def __init__(
+        self,
+        settings: CoreSettings,
+        db: Database,
+        backend: ModelBackend,
+        functions: ToolRegistry,
+        email: EmailWebhook | None = None,
+    ) -> None:
+        self.settings = settings
+        self.limits = settings.limits
+        self.db = db
+        self.backend = backend
+        self.functions = functions
+        self.email = email
+        self._locks = KeyedLocks()
+
+    @property
+    def available_tools(self) -> list[str]:
+        tools = [CODE_INTERPRETER, FILE_SEARCH]
+        return [*tools, SEND_EMAIL] if self.email else tools
+
+    # --- reading ------------------------------------------------------------------
+
+    async def get(self, team_id: str, user_id: str) -> Assistant | None:
+        async with self.db.session() as session:
+            return await self._assistant(session, team_id, user_id)
+
+    async def require(self, team_id: str, user_id: str) -> Assistant:
+        assistant = await self.get(team_id, user_id)
+        if assistant is None:
+            raise NoAssistant()
+        return assistant
+
+    async def status(self, team_id: str, user_id: str) -> AssistantStatus | None:
+        async with self.db.session() as session:
+            assistant = await self._assistant(session, team_id, user_id)
+            if assistant is None:
+                return None
+            files = await self._files(session, team_id, user_id)
+            emails = (
+                (
+                    await session.execute(
+                        select(PendingEmail).where(
+                            PendingEmail.team_id == team_id,
+                            PendingEmail.user_id == user_id,
+                            PendingEmail.status == "pending",
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        return AssistantStatus(assistant, files, list(emails), self._locks.busy((team_id, user_id)))
+
+    async def list_all(self) -> list[Assistant]:
+        async with self.db.session() as session:
+            rows = await session.execute(select(Assistant).order_by(Assistant.created_at))
+            return list(rows.scalars().all())
+
+    # --- create / reset / delete ----------------------------------------------------
+
+    async def create(
+        self,
+        team_id: str,
+        user_id: str,
+        *,
+        instructions: str,
+        name: str | None = None,
+        tools: list[str] | None = None,
+    ) -> Assistant:
+        instructions = self._valid_instructions(instructions)
+        name = (name or "").strip()[:MAX_NAME_CHARS] or DEFAULT_NAME
+        chosen = self.available_tools if tools is None else tools
+        unknown = set(chosen) - set(self.available_tools)
+        if unknown:
+            raise InvalidInput(f"Unknown or unavailable tools: {', '.join(sorted(unknown))}.")
+        async with self._locks.hold((team_id, user_id)):
+            if await self.get(team_id, user_id) is not None:
+                raise AssistantExists()
+            strategy, conversation_id = await self.backend.new_thread(team_id, user_id)
+            assistant = Assistant(
+                team_id=team_id,
+                user_id=user_id,
+                name=name,
+                instructions=instructions,
+                model=self.settings.model,
+                tools=[t for t in self.available_tools if t in chosen],
+                thread_strategy=strategy,
+                conversation_id=conversation_id,
+            )
+            async with self.db.transaction() as session:
+                session.add(assistant)
+        log.info("assistant created for %s/%s (thread: %s)", team_id, user_id, strategy)
+        return assistant
+
+    async def reset_thread(self, team_id: str, user_id: str) -> Assistant:
+        async with self._locks.hold((team_id, user_id)):
+            assistant = await self.require(team_id, user_id)
+            strategy, conversation_id = await self.backend.new_thread(team_id, user_id)
+            old = assistant.conversation_id
+            async with self.db.transaction() as session:
+                await session.execute(
+                    update(Assistant)
+                    .where(Assistant.id == assistant.id)
+                    .values(
+                        thread_strategy=strategy,
+                        conversation_id=conversation_id,
+                        last_response_id=None,
+                        last_item_id=None,
+                    )
+                )
+            if old:
+                await self._forget(self.backend.delete_conversation, old)
+            return await self.require(team_id, user_id)
+
+    async def delete(self, team_id: str, user_id: str) -> DeleteReport:
+        """Remove everything the user owns, remotely and locally. Safe to repeat."""
+        report = DeleteReport()
+        async with self._locks.hold((team_id, user_id)):
+            async with self.db.session() as session:
+                assistant = await self._assistant(session, team_id, user_id)
+                files = await self._files(session, team_id, user_id)
+            if assistant and assistant.conversation_id:
+                gone = await self.backend.delete_conversation(assistant.conversation_id)
+                report.conversation = "deleted" if gone else "already gone"
+            if assistant and assistant.vector_store_id:
+                gone = await self.backend.delete_vector_store(assistant.vector_store_id)
+                report.vector_store = "deleted" if gone else "already gone"
+            for stored in files:
+                if stored.provider_file_id:
+                    if await self.backend.delete_file(stored.provider_file_id):
+                        report.files_deleted += 1
+                    else:
+                        report.files_already_gone += 1
+            async with self.db.transaction() as session:
+                for table in (StoredFile, PendingEmail, Assistant):
+                    result = await session.execute(
+                        delete(table).where(table.team_id == team_id, table.user_id == user_id)
+                    )
+                    report.rows_deleted += result.rowcount or 0
+            report.assistant = assistant is not None
+        log.info("deleted everything of %s/%s: %s", team_id, user_id, report)
+        return report
+
+    # --- files ---------------------------------------------------------------------
+
+    async def add_files(
+        self, team_id: str, user_id: str, files: list[IncomingFile]
+    ) -> AddFilesResult:
+        result = AddFilesResult()
+        if len(files) > self.limits.max_files_per_message:
+            raise InvalidInput(
+                f"Please attach at most {self.limits.max_files_per_message} files at once."
+            )
+        async with self._locks.hold((team_id, user_id)):
+            assistant = await self.require(team_id, user_id)
+            for incoming in files:
+                name = safe_filename(incoming.name)
+                try:
+                    result.added.append(await self._add_one(assistant, name, incoming))
+                except CommanderError as exc:
+                    result.rejected.append((name, exc.user_message))
+        return result
+
+    async def _add_one(self, assistant: Assistant, name: str, incoming: IncomingFile) -> StoredFile:
+        targets, reason = route(name, assistant.tools)
+        if reason:
+            raise InvalidInput(reason)
+        limit = self.limits.max_file_bytes
+        if incoming.declared_size is not None and incoming.declared_size > limit:
+            raise InvalidInput(f"it is larger than the {limit // (1024 * 1024)} MB limit")
+        try:
+            spooled = await spool(incoming.chunks, limit)
+        except TooLarge:
+            raise InvalidInput(f"it is larger than the {limit // (1024 * 1024)} MB limit") from None
+        try:
+            if spooled.size == 0:
+                raise InvalidInput("it is empty")
+            problem = content_problem(name, spooled.head)
+            if problem:
+                raise InvalidInput(problem)
+            file_id = await self.backend.upload_file(name, spooled.file)
+        finally:
+            spooled.close()
+        stored = StoredFile(
+            team_id=assistant.team_id,
+            user_id=assistant.user_id,
+            original_name=name,
+            size=spooled.size,
+            sha256=spooled.sha256,
+            provider_file_id=file_id,
+            attached_to=targets,
+        )
+        if FILE_SEARCH in targets:
+            error = await self._index(assistant, file_id)
+            if error:
+                stored.attached_to = [t for t in targets if t != FILE_SEARCH]
+                stored.error = error
+                if not stored.attached_to:
+                    await self._forget(self.backend.delete_file, file_id)
+                    raise InvalidInput("the file could not be indexed for search")
+        async with self.db.transaction() as session:
+            session.add(stored)
+        return stored
+
+    async def _index(self, assistant: Assistant, file_id: str) -> str | None:
+        if not assistant.vector_store_id:
+            vector_store_id = await self.backend.create_vector_store(
+                f"commander {assistant.team_id}/{assistant.user_id}"
+            )
+            async with self.db.transaction() as session:
+                await session.execute(
+                    update(Assistant)
+                    .where(Assistant.id == assistant.id)
+                    .values(vector_store_id=vector_store_id)
+                )
+            assistant.vector_store_id = vector_store_id
+        return await self.backend.index_file(assistant.vector_store_id, file_id)
+
+    async def remove_file(self, team_id: str, user_id: str, file_row_id: int) -> StoredFile:
+        async with self._locks.hold((team_id, user_id)):
+            async with self.db.session() as session:
+                stored = await session.get(StoredFile, file_row_id)
+            if stored is None or (stored.team_id, stored.user_id) != (team_id, user_id):
+                raise InvalidInput("That file is not one of yours, or it was already removed.")
+            if stored.provider_file_id:
+                await self.backend.delete_file(stored.provider_file_id)
+            async with self.db.transaction() as session:
+                await session.execute(delete(StoredFile).where(StoredFile.id == stored.id))
+            return stored
+
+    # --- asking --------------------------------------------------------------------
+
+    async def ask(self, team_id: str, user_id: str, text: str) -> AsyncIterator[TurnEvent]:
+        """Run one turn; same-user turns queue behind each other."""
+        text = self._valid_prompt(text)
+        async with self._locks.hold((team_id, user_id)):
+            assistant = await self.require(team_id, user_id)
+            async with self.db.session() as session:
+                files = await self._files(session, team_id, user_id)
+            emails: list[EmailPending] = []
+            thread = ThreadState(
+                assistant.thread_strategy,
+                assistant.conversation_id,
+                assistant.last_response_id,
+                assistant.last_item_id,
+            )
+            turn = Turn(
+                self.backend,
+                thread,
+                self.functions.only(self._function_names(assistant)),
+                ToolContext(team_id, user_id, self._email_proposer(team_id, user_id, emails)),
+                max_rounds=self.limits.max_tool_rounds,
+                drain_emails=lambda: [emails.pop(0) for _ in range(len(emails))],
+            )
+            spec = TurnSpec(
+                assistant.model, assistant.instructions, self._tools(assistant, files), text
+            )
+            try:
+                async for event in turn.run(spec):
+                    yield event
+                    if isinstance(event, TurnCompleted):
+                        break
+            finally:
+                await self._save_thread(assistant.id, thread)
+
+    async def _save_thread(self, assistant_id: int, thread: ThreadState) -> None:
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(Assistant)
+                .where(Assistant.id == assistant_id)
+                .values(last_response_id=thread.last_response_id, last_item_id=thread.cursor)
+            )
+
+    def _function_names(self, assistant: Assistant) -> list[str]:
+        names = [n for n in self.functions.names() if n != SEND_EMAIL]
+        return [*names, SEND_EMAIL] if SEND_EMAIL in assistant.tools and self.email else names
+
+    def _tools(self, assistant: Assistant, files: list[StoredFile]) -> list[dict[str, Any]]:
+        tools: list[dict[str, Any]] = []
+        if FILE_SEARCH in assistant.tools and assistant.vector_store_id:
+            tools.append({"type": "file_search", "vector_store_ids": [assistant.vector_store_id]})
+        if CODE_INTERPRETER in assistant.tools:
+            file_ids = [
+                f.provider_file_id
+                for f in files
+                if CODE_INTERPRETER in f.attached_to and f.provider_file_id
+            ][-MAX_CONTAINER_FILES:]
+            tools.append(
+                {"type": "code_interpreter", "container": {"type": "auto", "file_ids": file_ids}}
+            )
+        return tools
+
+    # --- email confirmation -----------------------------------------------------------
+
+    def _email_proposer(self, team_id: str, user_id: str, sink: list[EmailPending]) -> Any:
+        async def propose(draft: EmailDraft) -> str:
+            pending = PendingEmail(
+                team_id=team_id,
+                user_id=user_id,
+                recipients=list(draft.to),
+                subject=draft.subject,
+                content=draft.content,
+            )
+            async with self.db.transaction() as session:
+                session.add(pending)
+            sink.append(EmailPending(pending.id, tuple(draft.to), draft.subject, draft.content))
+            return pending.id
+
+        return propose
+
+    async def pending_email(self, team_id: str, user_id: str, pending_id: str) -> PendingEmail:
+        async with self.db.session() as session:
+            pending = await session.get(PendingEmail, pending_id)
+        if pending is None or (pending.team_id, pending.user_id) != (team_id, user_id):
+            raise PendingEmailNotFound()
+        return pending
+
+    async def confirm_email(self, team_id: str, user_id: str, pending_id: str) -> PendingEmail:
+        """Send a pending email exactly once, and only for its owner."""
+        pending = await self.pending_email(team_id, user_id, pending_id)
+        if self.email is None:
+            raise InvalidInput("Email is not configured on this workspace.")
+        if not await self._transition(pending_id, "pending", "sending"):
+            raise PendingEmailNotFound()
+        draft = EmailDraft(pending.recipients, pending.subject, pending.content)
+        try:
+            await self.email.send(draft)
+        except Exception:
+            await self._transition(pending_id, "sending", "failed")
+            raise
+        await self._transition(pending_id, "sending", "sent")
+        pending.status = "sent"
+        return pending
+
+    async def cancel_email(self, team_id: str, user_id: str, pending_id: str) -> PendingEmail:
+        pending = await self.pending_email(team_id, user_id, pending_id)
+        if not await self._transition(pending_id, "pending", "cancelled"):
+            raise PendingEmailNotFound()
+        pending.status = "cancelled"
+        return pending
+
+    async def _transition(self, pending_id: str, old: str, new: str) -> bool:
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(PendingEmail)
+                .where(PendingEmail.id == pending_id, PendingEmail.status == old)
+                .values(status=new)
+            )
+        return (result.rowcount or 0) == 1
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _valid_instructions(self, instructions: str) -> str:
+        instructions = (instructions or "").strip()
+        if not instructions:
+            raise InvalidInput("Please give your assistant some instructions.")
+        if len(instructions) > self.limits.max_instructions_chars:
+            raise InvalidInput(
+                f"Instructions are too long: at most {self.limits.max_instructions_chars:,} characters."
+            )
+        return instructions
+
+    def _valid_prompt(self, text: str) -> str:
+        text = (text or "").strip()
+        if not text:
+            raise InvalidInput("Your message is empty. Ask me something!")
+        if len(text) > self.limits.max_prompt_chars:
+            raise InvalidInput(
+                f"Your message is too long: at most {self.limits.max_prompt_chars:,} characters."
+            )
+        return text
+
+    @staticmethod
+    async def _assistant(session: Any, team_id: str, user_id: str) -> Assistant | None:
+        rows = await session.execute(
+            select(Assistant).where(Assistant.team_id == team_id, Assistant.user_id == user_id)
+        )
+        return rows.scalar_one_or_none()
+
+    @staticmethod
+    async def _files(session: Any, team_id: str, user_id: str) -> list[StoredFile]:
+        rows = await session.execute(
+            select(StoredFile)
+            .where(StoredFile.team_id == team_id, StoredFile.user_id == user_id)
+            .order_by(StoredFile.id)
+        )
+        return list(rows.scalars().all())
+
+    @staticmethod
+    async def _forget(delete_remote: Any, object_id: str) -> None:
+        """Best-effort remote clean-up that must not fail the user's action."""
+        try:
+            await delete_remote(object_id)
+        except CommanderError as exc:
+            log.warning("could not delete %s at the provider: %s", object_id, exc.user_message)
+
+
+def thread_label(assistant: Assistant) -> str:
+    if assistant.thread_strategy == CONVERSATION:
+        return f"conversation {assistant.conversation_id}"
+    return "chained responses (this endpoint has no Conversations API)"

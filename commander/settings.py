@@ -1,0 +1,160 @@
+"""Core settings, read from the environment (and `.env` via python-dotenv).
+
+Names of the original web app (OPENAI_URI, OPENAI_KEY, OPENAI_GPT_DEPLOYMENT,
+OPENAI_VERSION) are accepted as aliases so old `.env` files keep working.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_MODEL = "gpt-5.5"
+DEFAULT_DATABASE_URL = "sqlite:///data/commander.db"
+MiB = 1024 * 1024
+
+Provider = Literal["openai", "azure"]
+
+
+class ConfigError(Exception):
+    """A missing or contradictory setting; the message says what to set."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int = 50 * MiB
+    max_files_per_message: int = 20
+    max_prompt_chars: int = 32_000
+    max_instructions_chars: int = 16_000
+    max_tool_rounds: int = 8
+    turn_timeout_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    provider: Provider
+    model: str
+    api_key: str | None
+    base_url: str | None
+    database_url: str
+    email_uri: str | None = None
+    limits: Limits = Limits()
+
+    @property
+    def uses_entra_id(self) -> bool:
+        return self.provider == "azure" and not self.api_key
+
+
+def _first(env: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}.") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than zero.")
+    return value
+
+
+def load_limits(env: Mapping[str, str]) -> Limits:
+    return Limits(
+        max_file_bytes=_positive_int(env, "MAX_FILE_MB", Limits.max_file_bytes // MiB) * MiB,
+        max_files_per_message=_positive_int(
+            env, "MAX_FILES_PER_MESSAGE", Limits.max_files_per_message
+        ),
+        max_prompt_chars=_positive_int(env, "MAX_PROMPT_CHARS", Limits.max_prompt_chars),
+        max_tool_rounds=_positive_int(env, "MAX_TOOL_ROUNDS", Limits.max_tool_rounds),
+    )
+
+
+def normalise_database_url(raw: str) -> str:
+    """Accept plain sqlite:/// or postgresql:// URLs and pick the async driver."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL is not a valid database URL: {raw!r}. "
+            "Use sqlite:///path/to/file.db or postgresql://user:pass@host/db."
+        ) from None
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+    elif backend == "postgresql":
+        url = url.set(drivername="postgresql+asyncpg")
+    else:
+        raise ConfigError(
+            f"DATABASE_URL uses {backend!r}; only sqlite and postgresql are supported."
+        )
+    return url.render_as_string(hide_password=False)
+
+
+def _azure_settings(env: Mapping[str, str], endpoint: str) -> tuple[str, str | None, str]:
+    deployment = _first(env, "AZURE_OPENAI_DEPLOYMENT", "OPENAI_GPT_DEPLOYMENT")
+    if not deployment:
+        raise ConfigError(
+            "AZURE_OPENAI_ENDPOINT is set but AZURE_OPENAI_DEPLOYMENT is not. "
+            "Set it to the name of your model deployment."
+        )
+    if not endpoint.startswith("https://") and not endpoint.startswith("http://"):
+        raise ConfigError("AZURE_OPENAI_ENDPOINT must start with https://.")
+    base = endpoint.rstrip("/")
+    if not base.endswith("/openai/v1"):
+        base = base.removesuffix("/openai") + "/openai/v1"
+    return base + "/", _first(env, "AZURE_OPENAI_API_KEY", "OPENAI_KEY"), deployment
+
+
+def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
+    env = os.environ if env is None else env
+    azure_endpoint = _first(env, "AZURE_OPENAI_ENDPOINT", "OPENAI_URI")
+    openai_key = _first(env, "OPENAI_API_KEY")
+    if azure_endpoint and openai_key and not _first(env, "AZURE_OPENAI_API_KEY", "OPENAI_KEY"):
+        raise ConfigError(
+            "Both OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT are set. Unset one of them: "
+            "OPENAI_API_KEY selects OpenAI, AZURE_OPENAI_ENDPOINT selects Azure OpenAI."
+        )
+    if azure_endpoint:
+        base_url, api_key, model = _azure_settings(env, azure_endpoint)
+        provider: Provider = "azure"
+    else:
+        api_key = openai_key or _first(env, "OPENAI_KEY")
+        if not api_key:
+            raise ConfigError(
+                "No model provider is configured. Set OPENAI_API_KEY for OpenAI, or "
+                "AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT for Azure OpenAI."
+            )
+        base_url = _first(env, "OPENAI_BASE_URL")
+        model = _first(env, "OPENAI_MODEL") or DEFAULT_MODEL
+        provider = "openai"
+    database_url = normalise_database_url(_first(env, "DATABASE_URL") or DEFAULT_DATABASE_URL)
+    return CoreSettings(
+        provider=provider,
+        model=model,
+        api_key=api_key,
+        base_url=base_url,
+        database_url=database_url,
+        email_uri=_first(env, "EMAIL_URI"),
+        limits=load_limits(env),
+    )
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)

@@ -1,0 +1,335 @@
+"""One turn: the user's input in, typed events out.
+
+A turn is one or more `responses.create(stream=True)` rounds on the user's thread:
+function calls the model makes are run and answered in the next round, up to a bound.
+Retries are decided here, not by the SDK, so that the user's message never lands in
+the conversation twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import openai
+
+from commander.backend import CONVERSATION, ModelBackend
+from commander.errors import ProviderError, TurnFailedError
+from commander.events import (
+    Citation,
+    EmailPending,
+    GeneratedFile,
+    TextDelta,
+    ToolProgress,
+    TurnCompleted,
+    TurnEvent,
+    TurnFailed,
+    Usage,
+)
+from commander.links import LinkScrubber
+from commander.provider_errors import to_provider_error
+from commander.tools.base import ToolContext, ToolRegistry, run_tool
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+MAX_RETRY_AFTER_S = 20.0
+_TRANSPORT_ERRORS = (openai.APIError, httpx2.TransportError)
+_TOOL_LABELS = {"file_search_call": "searching your files", "code_interpreter_call": "running code"}
+_TOOL_NAMES = {"file_search_call": "file_search", "code_interpreter_call": "code_interpreter"}
+
+
+@dataclass
+class ThreadState:
+    strategy: str
+    conversation_id: str | None
+    last_response_id: str | None
+    cursor: str | None  # newest conversation item we know of
+
+
+@dataclass
+class TurnSpec:
+    model: str
+    instructions: str
+    tools: list[dict[str, Any]]
+    input_text: str
+
+
+@dataclass
+class _Round:
+    response: Any = None
+    text: str = ""
+    function_calls: list[Any] = field(default_factory=list)
+    emitted_output: bool = False
+
+
+class StreamCut(Exception):
+    """The event stream ended without a terminal event."""
+
+
+class Turn:
+    def __init__(
+        self,
+        backend: ModelBackend,
+        thread: ThreadState,
+        functions: ToolRegistry,
+        tool_context: ToolContext,
+        *,
+        max_rounds: int,
+        drain_emails: Callable[[], list[EmailPending]],
+        retry_base_s: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.backend = backend
+        self.thread = thread
+        self.functions = functions
+        self.tool_context = tool_context
+        self.max_rounds = max_rounds
+        self.drain_emails = drain_emails
+        self.retry_base_s = retry_base_s
+        self.sleep = sleep
+        self._seen_files: set[str] = set()
+        self._seen_citations: set[str] = set()
+
+    async def run(self, spec: TurnSpec) -> AsyncIterator[TurnEvent]:
+        pending_input: list[dict[str, Any]] = [
+            {"role": "user", "content": [{"type": "input_text", "text": spec.input_text}]}
+        ]
+        text_parts: list[str] = []
+        try:
+            for round_no in range(self.max_rounds + 1):
+                last_round = round_no == self.max_rounds
+                params = self._params(spec, pending_input, allow_tools=not last_round)
+                state = _Round()
+                async for event in self._stream_round(params, state):
+                    yield event
+                text_parts.append(state.text)
+                self._advance_thread(state.response)
+                usage = getattr(state.response, "usage", None)
+                if usage is not None:
+                    yield Usage(usage.input_tokens, usage.output_tokens, usage.total_tokens)
+                if not state.function_calls:
+                    yield TurnCompleted("".join(text_parts), state.response.id)
+                    return
+                pending_input = []
+                async for event in self._run_functions(state.function_calls, pending_input):
+                    yield event
+            raise TurnFailedError("tool_loop")
+        except ProviderError as exc:
+            log.warning("turn failed: %s (%s)", exc.kind, exc.status or "-")
+            await self._resync_cursor()
+            yield TurnFailed(exc.user_message, exc.kind)
+
+    def _params(
+        self, spec: TurnSpec, input_items: list[dict[str, Any]], *, allow_tools: bool
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": spec.model,
+            "instructions": spec.instructions,
+            "input": input_items,
+            "tools": spec.tools + self.functions.schemas(),
+            "truncation": "auto",
+        }
+        if not allow_tools:
+            params["tool_choice"] = "none"
+        if self.thread.strategy == CONVERSATION:
+            params["conversation"] = self.thread.conversation_id
+        elif self.thread.last_response_id:
+            params["previous_response_id"] = self.thread.last_response_id
+        return params
+
+    def _advance_thread(self, response: Any) -> None:
+        self.thread.last_response_id = response.id
+        if response.output:
+            self.thread.cursor = response.output[-1].id
+
+    async def _resync_cursor(self) -> None:
+        if self.thread.strategy != CONVERSATION or not self.thread.conversation_id:
+            return
+        try:
+            self.thread.cursor = await self.backend.newest_item_id(self.thread.conversation_id)
+        except _TRANSPORT_ERRORS:
+            log.warning("could not re-read the conversation after a failed turn")
+
+    # --- one round, with retries --------------------------------------------------
+
+    async def _stream_round(
+        self, params: dict[str, Any], state: _Round
+    ) -> AsyncIterator[TurnEvent]:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                async for event in self._stream_once(params, state):
+                    yield event
+                return
+            except (*_TRANSPORT_ERRORS, StreamCut) as exc:
+                if attempt == MAX_ATTEMPTS or state.emitted_output:
+                    raise self._final_error(exc) from exc
+                retry_input = await self._input_to_resend(exc, params["input"])
+                if retry_input is None:
+                    raise self._final_error(exc) from exc
+                params = {**params, "input": retry_input}
+                log.info(
+                    "retrying a turn round (attempt %d) after %s", attempt + 1, type(exc).__name__
+                )
+                await self.sleep(self._backoff(exc, attempt))
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _final_error(exc: Exception) -> ProviderError:
+        if isinstance(exc, StreamCut | httpx2.TransportError):
+            return ProviderError(
+                "stream_cut", "The connection to the AI service broke mid-answer. Please ask again."
+            )
+        return to_provider_error(exc)
+
+    def _backoff(self, exc: Exception, attempt: int) -> float:
+        if isinstance(exc, openai.APIStatusError):
+            header = exc.response.headers.get("retry-after")
+            try:
+                if header is not None:
+                    return min(float(header), MAX_RETRY_AFTER_S)
+            except ValueError:
+                pass
+        return self.retry_base_s * (2 ** (attempt - 1))
+
+    async def _input_to_resend(
+        self, exc: Exception, sent: list[dict[str, Any]]
+    ) -> list[dict[str, Any]] | None:
+        """What to send again so nothing lands twice; None when retrying is unsafe."""
+        if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
+            return sent if exc.status_code in (408, 409, 429) else None
+        if self.thread.strategy != CONVERSATION:
+            return sent
+        try:
+            landed = await self.backend.items_after(
+                self.thread.conversation_id or "", self.thread.cursor
+            )
+        except _TRANSPORT_ERRORS:
+            return None
+        landed_keys = {_item_key(item.model_dump()) for item in landed}
+        return [item for item in sent if _item_key(item) not in landed_keys]
+
+    async def _stream_once(self, params: dict[str, Any], state: _Round) -> AsyncIterator[TurnEvent]:
+        scrubber = LinkScrubber()
+        stream = await self.backend.turn_client.responses.create(stream=True, **params)
+        async with stream:
+            async for event in stream:
+                async for out in self._translate(event, state, scrubber):
+                    state.emitted_output = True
+                    yield out
+                if state.response is not None:
+                    break
+        tail = scrubber.flush()
+        if tail:
+            state.text += tail
+            yield TextDelta(tail)
+        if state.response is None:
+            raise StreamCut()
+
+    async def _translate(
+        self, event: Any, state: _Round, scrubber: LinkScrubber
+    ) -> AsyncIterator[TurnEvent]:
+        kind = event.type
+        if kind == "response.output_text.delta":
+            text = scrubber.feed(event.delta)
+            if text:
+                state.text += text
+                yield TextDelta(text)
+        elif kind == "response.output_text.annotation.added":
+            async for out in self._annotation(event.annotation):
+                yield out
+        elif kind in ("response.output_item.added", "response.output_item.done"):
+            progress = _item_progress(event.item, done=kind.endswith("done"))
+            if progress:
+                yield progress
+        elif kind == "response.completed":
+            state.response = event.response
+            state.function_calls = [o for o in event.response.output if o.type == "function_call"]
+            for annotation in _annotations(event.response):
+                async for out in self._annotation(annotation):
+                    yield out
+        elif kind == "response.incomplete":
+            state.response = event.response
+            reason = getattr(event.response.incomplete_details, "reason", None) or "unknown"
+            notice = f"\n\n_(The answer was cut short: {reason.replace('_', ' ')}.)_"
+            state.text += notice
+            yield TextDelta(notice)
+        elif kind == "response.failed":
+            error = event.response.error
+            code = error.code if error else "failed"
+            raise TurnFailedError(str(code))
+        elif kind == "error":
+            raise TurnFailedError(str(event.code or "error"))
+
+    async def _annotation(self, annotation: Any) -> AsyncIterator[TurnEvent]:
+        data = annotation if isinstance(annotation, dict) else annotation.model_dump()
+        kind = data.get("type")
+        if kind == "container_file_citation" and data.get("file_id") not in self._seen_files:
+            self._seen_files.add(data["file_id"])
+            generated = await self._fetch_generated(data)
+            if generated:
+                yield generated
+        elif kind == "file_citation" and data.get("filename") not in self._seen_citations:
+            self._seen_citations.add(data["filename"])
+            yield Citation(data["filename"])
+
+    async def _fetch_generated(self, data: dict[str, Any]) -> GeneratedFile | TextDelta | None:
+        filename = str(data.get("filename") or "output.bin").rsplit("/", 1)[-1]
+        try:
+            content = await self.backend.container_file(data["container_id"], data["file_id"])
+        except _TRANSPORT_ERRORS as exc:
+            log.warning("could not fetch generated file %s: %s", filename, type(exc).__name__)
+            return TextDelta(f"\n\n_(The file {filename} could not be retrieved.)_")
+        mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        return GeneratedFile(filename, mime, content)
+
+    async def _run_functions(
+        self, calls: list[Any], outputs: list[dict[str, Any]]
+    ) -> AsyncIterator[TurnEvent]:
+        for call in calls:
+            tool = self.functions.get(call.name)
+            label = f"calling {call.name}"
+            output = (
+                await run_tool(tool, call.arguments, self.tool_context)
+                if tool
+                else f"error: unknown function {call.name!r}"
+            )
+            for email in self.drain_emails():
+                yield email
+            status = "failed" if output.startswith("error:") else "completed"
+            yield ToolProgress(call.name, label, status, call.call_id)
+            outputs.append(
+                {"type": "function_call_output", "call_id": call.call_id, "output": output}
+            )
+
+
+def _item_progress(item: Any, *, done: bool) -> ToolProgress | None:
+    if item.type in _TOOL_LABELS:
+        status = "completed" if done else "in_progress"
+        if done and getattr(item, "status", None) == "failed":
+            status = "failed"
+        return ToolProgress(_TOOL_NAMES[item.type], _TOOL_LABELS[item.type], status, item.id)
+    if item.type == "function_call" and not done:
+        return ToolProgress(item.name, f"calling {item.name}", "in_progress", item.call_id)
+    return None
+
+
+def _annotations(response: Any) -> list[Any]:
+    found: list[Any] = []
+    for item in response.output:
+        for part in getattr(item, "content", None) or []:
+            found.extend(getattr(part, "annotations", None) or [])
+    return found
+
+
+def _item_key(item: dict[str, Any]) -> tuple[str, str]:
+    """Identity of an input item, comparable with what the conversation stored."""
+    if item.get("type") == "function_call_output":
+        return ("function_call_output", str(item.get("call_id")))
+    texts = [part.get("text", "") for part in item.get("content") or [] if isinstance(part, dict)]
+    return (f"message:{item.get('role')}", "".join(texts))
