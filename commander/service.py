@@ -430,7 +430,8 @@ class Commander:
             raise InvalidInput("Please give your assistant some instructions.")
         if len(instructions) > self.limits.max_instructions_chars:
             raise InvalidInput(
-                f"Instructions are too long: at most {self.limits.max_instructions_chars:,} characters."
+                "Instructions are too long: at most "
+                f"{self.limits.max_instructions_chars:,} characters."
             )
         return instructions
 
