@@ -28,7 +28,7 @@ from commander.spool import TooLarge, spool
 from commander.store.db import Database
 from commander.store.models import Assistant, PendingEmail, StoredFile
 from commander.tools.base import EmailDraft, ToolContext, ToolRegistry
-from commander.tools.email import EmailWebhook
+from commander.tools.email import EmailSendError, EmailWebhook
 from commander.turn import ThreadState, Turn, TurnSpec
 
 log = logging.getLogger(__name__)
@@ -399,9 +399,9 @@ class Commander:
         draft = EmailDraft(pending.recipients, pending.subject, pending.content)
         try:
             await self.email.send(draft)
-        except Exception:
+        except EmailSendError as exc:
             await self._transition(pending_id, "sending", "failed")
-            raise
+            raise CommanderError(f"The email was not sent: {exc}.") from None
         await self._transition(pending_id, "sending", "sent")
         pending.status = "sent"
         return pending

@@ -1,0 +1,3 @@
+from commander.cli import main
+
+main()

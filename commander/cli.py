@@ -1,0 +1,186 @@
+"""Admin CLI: `python -m commander {chat,list,show,delete,doctor,prune}`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO
+
+from dotenv import load_dotenv
+
+from commander.errors import CommanderError
+from commander.events import (
+    Citation,
+    EmailPending,
+    GeneratedFile,
+    TextDelta,
+    ToolProgress,
+    TurnFailed,
+)
+from commander.runtime import open_commander, quiet_http_loggers
+from commander.service import Commander, thread_label
+from commander.settings import ConfigError, load_core_settings
+
+Command = Callable[[Commander, argparse.Namespace, TextIO], Coroutine[Any, Any, int]]
+
+
+async def cmd_list(commander: Commander, _args: argparse.Namespace, out: TextIO) -> int:
+    assistants = await commander.list_all()
+    for a in assistants:
+        out.write(f"{a.team_id}\t{a.user_id}\t{a.name}\t{a.model}\t{','.join(a.tools)}\n")
+    out.write(f"{len(assistants)} assistant(s)\n")
+    return 0
+
+
+async def cmd_show(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    status = await commander.status(args.team, args.user)
+    if status is None:
+        out.write(f"No assistant for {args.team}/{args.user}.\n")
+        return 1
+    a = status.assistant
+    out.write(
+        f"name: {a.name}\nmodel: {a.model}\ntools: {', '.join(a.tools) or '-'}\n"
+        f"thread: {thread_label(a)}\nvector store: {a.vector_store_id or '-'}\n"
+        f"created: {a.created_at:%Y-%m-%d %H:%M}\ninstructions: {a.instructions}\n"
+        f"files: {len(status.files)}\n"
+    )
+    for f in status.files:
+        out.write(f"  {f.original_name}\t{f.size} bytes\t{','.join(f.attached_to)}\n")
+    return 0
+
+
+async def cmd_delete(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    report = await commander.delete(args.team, args.user)
+    if not report.assistant:
+        out.write(f"No assistant for {args.team}/{args.user}; removed leftovers only.\n")
+    out.write(
+        f"conversation: {report.conversation}; vector store: {report.vector_store}; "
+        f"files deleted: {report.files_deleted} (already gone: {report.files_already_gone}); "
+        f"rows deleted: {report.rows_deleted}\n"
+    )
+    return 0
+
+
+async def cmd_doctor(commander: Commander, _args: argparse.Namespace, out: TextIO) -> int:
+    settings = commander.settings
+    out.write(f"provider: {settings.provider} ({commander.backend.client.base_url})\n")
+    out.write(f"model: {settings.model}\ndatabase: ok (migrated)\n")
+    out.write(f"email: {'configured' if commander.email else 'off'}\n")
+    try:
+        await commander.backend.check(settings.model)
+    except CommanderError as exc:
+        out.write(f"provider check FAILED: {exc.user_message}\n")
+        return 1
+    out.write("provider: reachable, credentials accepted, model found\n")
+    supported = await commander.backend.conversations_supported()
+    out.write(f"threads: {'conversations' if supported else 'chained responses'}\n")
+    return 0
+
+
+async def cmd_prune(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    status_rows = [await commander.status(a.team_id, a.user_id) for a in await commander.list_all()]
+    known_files = {f.provider_file_id for s in status_rows if s for f in s.files}
+    known_stores = {s.assistant.vector_store_id for s in status_rows if s}
+    orphans = [
+        ("file", fid) for fid in await commander.backend.list_file_ids() if fid not in known_files
+    ] + [
+        ("vector store", vid)
+        for vid in await commander.backend.list_vector_store_ids()
+        if vid not in known_stores
+    ]
+    for kind, object_id in orphans:
+        out.write(f"orphan {kind}: {object_id}\n")
+        if args.delete:
+            remove = (
+                commander.backend.delete_file
+                if kind == "file"
+                else commander.backend.delete_vector_store
+            )
+            await remove(object_id)
+    verb = "deleted" if args.delete else "found (run with --delete to remove them)"
+    out.write(f"{len(orphans)} orphan(s) {verb}\n")
+    return 0
+
+
+async def cmd_chat(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    if await commander.get(args.team, args.user) is None:
+        await commander.create(args.team, args.user, instructions=args.instructions)
+        out.write("Created an assistant for this user.\n")
+    out.write("Type a message; an empty line or Ctrl-D quits.\n")
+    while True:
+        line = await asyncio.to_thread(sys.stdin.readline)
+        if not line.strip():
+            return 0
+        await _print_turn(commander, args, line, out)
+
+
+async def _print_turn(
+    commander: Commander, args: argparse.Namespace, line: str, out: TextIO
+) -> None:
+    try:
+        async for event in commander.ask(args.team, args.user, line):
+            if isinstance(event, TextDelta):
+                out.write(event.text)
+            elif isinstance(event, ToolProgress) and event.status == "in_progress":
+                out.write(f"\n[{event.label}…]\n")
+            elif isinstance(event, GeneratedFile):
+                out.write(f"\n[file: {event.filename}, {len(event.content)} bytes]\n")
+            elif isinstance(event, Citation):
+                out.write(f"\n[source: {event.filename}]")
+            elif isinstance(event, EmailPending):
+                out.write(f"\n[email draft to {', '.join(event.to)} awaits confirmation]\n")
+            elif isinstance(event, TurnFailed):
+                out.write(f"\n{event.user_message}")
+            out.flush()
+    except CommanderError as exc:
+        out.write(exc.user_message)
+    out.write("\n")
+
+
+COMMANDS: dict[str, Command] = {
+    "chat": cmd_chat,
+    "list": cmd_list,
+    "show": cmd_show,
+    "delete": cmd_delete,
+    "doctor": cmd_doctor,
+    "prune": cmd_prune,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m commander", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+    for name in ("chat", "show", "delete"):
+        p = sub.add_parser(name)
+        p.add_argument("--team", required=True)
+        p.add_argument("--user", required=True)
+        if name == "chat":
+            p.add_argument("--instructions", default="You are a helpful assistant.")
+    sub.add_parser("list")
+    sub.add_parser("doctor")
+    prune = sub.add_parser("prune")
+    prune.add_argument("--delete", action="store_true", help="remove what is found")
+    return root
+
+
+async def run(argv: list[str], out: TextIO, **build: Any) -> int:
+    args = parser().parse_args(argv)
+    load_dotenv()
+    try:
+        settings = load_core_settings()
+    except ConfigError as exc:
+        sys.stderr.write(f"Configuration error: {exc}\n")
+        return 2
+    quiet_http_loggers()
+    try:
+        async with open_commander(settings, **build) as commander:
+            return await COMMANDS[args.command](commander, args, out)
+    except CommanderError as exc:
+        sys.stderr.write(f"Error: {exc.user_message}\n")
+        return 1
+
+
+def main() -> None:
+    sys.exit(asyncio.run(run(sys.argv[1:], sys.stdout)))
