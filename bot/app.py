@@ -1,0 +1,129 @@
+"""The composition root: build the core, the Bolt app and its listeners, and serve."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from openai import AsyncOpenAI
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+import handlers
+from bot.settings import BotSettings
+from commander.jobs import JobRunner, JobStore, ThreadFollower
+from commander.runtime import build_commander, close_commander
+from commander.service import Commander
+from commander.tools import MarketData
+from handlers.context import Deps, SlackConfig
+from handlers.downloads import SlackFiles
+from handlers.turns import MessageJobs
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message says why in plain words."""
+
+
+def slack_client(settings: BotSettings) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=settings.slack.bot_token,
+        base_url=settings.slack.api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+async def _identify(client: AsyncWebClient) -> tuple[str, str]:
+    try:
+        auth = await client.auth_test()
+    except Exception as exc:
+        error = getattr(getattr(exc, "response", None), "data", {}) or {}
+        reason = error.get("error") if isinstance(error, dict) else None
+        raise StartupError(
+            f"Slack rejected SLACK_BOT_TOKEN ({reason or type(exc).__name__}). "
+            "Check the token and SLACK_API_URL."
+        ) from None
+    return str(auth["user_id"]), str(auth["team_id"])
+
+
+@dataclass
+class Bot:
+    settings: BotSettings
+    app: AsyncApp
+    deps: Deps
+    runner: JobRunner
+
+    @classmethod
+    async def create(
+        cls,
+        settings: BotSettings,
+        *,
+        openai_client: AsyncOpenAI | None = None,
+        market: MarketData | None = None,
+    ) -> Bot:
+        client = slack_client(settings)
+        bot_user_id, team_id = await _identify(client)
+        commander: Commander = await build_commander(
+            settings.core, client=openai_client, market=market
+        )
+        app = AsyncApp(
+            client=client,
+            signing_secret=settings.slack.signing_secret or "socket-mode",
+            process_before_response=True,
+            token_verification_enabled=False,
+            request_verification_enabled=not settings.slack.socket_mode,
+        )
+        jobs = JobStore(commander.db)
+        deps = Deps(
+            commander=commander,
+            jobs=jobs,
+            files=SlackFiles(commander, settings.slack.bot_token, settings.slack.api_url),
+            threads=ThreadFollower(commander.db),
+            slack=SlackConfig(
+                bot_token=settings.slack.bot_token,
+                api_url=settings.slack.api_url,
+                bot_user_id=bot_user_id,
+                team_id=team_id,
+            ),
+        )
+        runner = JobRunner(jobs, MessageJobs(deps, client).process)
+        deps.runner = runner
+        handlers.register(app, deps)
+        resumed = await runner.recover()
+        if resumed:
+            log.info("resuming unfinished work of %d user(s)", resumed)
+        return cls(settings, app, deps, runner)
+
+    def web_app(self) -> web.Application:
+        web_app = self.app.web_app(path="/slack/events", port=self.settings.slack.port)
+        web_app.router.add_get("/healthz", _healthz)
+        return web_app
+
+    async def idle(self) -> None:
+        """Wait until every accepted piece of work has finished (tests, shutdown)."""
+        while True:
+            await self.deps.idle()
+            await self.runner.idle()
+            if not self.deps.busy and not self.runner.busy:
+                return
+
+    async def close(self) -> None:
+        await self.runner.close()
+        await self.deps.idle()
+        await self.deps.files.close()
+        await close_commander(self.deps.commander)
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})

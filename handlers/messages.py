@@ -1,0 +1,115 @@
+"""Message listeners: DMs, @mentions, thread follow-ups and the assistant pane.
+
+Every accepted message is stored as a job before Slack gets its acknowledgement (the
+app runs with process_before_response), keyed by channel and ts: Slack's retries, and
+the app_mention + message pair one mention produces, all collapse into one job.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers.context import Deps
+from handlers.replies import SLACK_ERRORS
+from handlers.text import clean_user_text
+
+log = logging.getLogger(__name__)
+
+ACCEPTED_SUBTYPES = {None, "file_share", "thread_broadcast"}
+FILE_FIELDS = (
+    "id",
+    "name",
+    "title",
+    "mimetype",
+    "filetype",
+    "size",
+    "mode",
+    "is_external",
+    "file_access",
+    "url_private",
+    "url_private_download",
+)
+SUGGESTED_PROMPTS = [
+    {"title": "What can you do?", "message": "What can you do, and which tools do you have?"},
+    {"title": "Chart a stock", "message": "Chart MSFT's closing price over the last 6 months."},
+    {"title": "Search my files", "message": "Summarise the files I have shared with you."},
+]
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
+        await accept_message(deps, event, body, mentioned=False)
+
+    async def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:
+        await accept_message(deps, event, body, mentioned=True)
+
+    async def on_thread_started(event: dict[str, Any], client: AsyncWebClient) -> None:
+        thread = event.get("assistant_thread") or {}
+        if thread.get("channel_id") and thread.get("thread_ts"):
+            deps.spawn(suggest_prompts(client, thread), "assistant_thread_started")
+
+    async def ignore() -> None:
+        return None
+
+    app.event("message")(on_message)
+    app.event("app_mention")(on_mention)
+    app.event("assistant_thread_started")(on_thread_started)
+    app.event("assistant_thread_context_changed")(ignore)
+
+
+async def accept_message(
+    deps: Deps, event: dict[str, Any], body: dict[str, Any], *, mentioned: bool
+) -> None:
+    user = event.get("user")
+    if not _from_a_person(event, deps.slack.bot_user_id) or not user:
+        return
+    channel, ts = event.get("channel"), event.get("ts")
+    if not channel or not ts:
+        return
+    is_dm = event.get("channel_type") == "im" or str(channel).startswith("D")
+    team_id = str(event.get("user_team") or body.get("team_id") or deps.slack.team_id)
+    thread_ts = event.get("thread_ts")
+    if not is_dm and not mentioned:
+        if not thread_ts or not await deps.threads.follows(team_id, channel, thread_ts):
+            return
+    payload = {
+        "channel": channel,
+        "ts": ts,
+        "thread_ts": thread_ts or ts,
+        "in_thread": bool(thread_ts),
+        "is_dm": is_dm,
+        "user_team": team_id,
+        "text": clean_user_text(event.get("text", ""), deps.slack.bot_user_id),
+        "files": [{k: f.get(k) for k in FILE_FIELDS} for f in event.get("files") or []],
+    }
+    job = await deps.jobs.enqueue(
+        f"msg:{team_id}:{channel}:{ts}", team_id, user, "message", payload
+    )
+    if job is None:
+        log.info("duplicate delivery of %s/%s ignored", channel, ts)
+        return
+    deps.wake(team_id, user)
+
+
+def _from_a_person(event: dict[str, Any], bot_user_id: str) -> bool:
+    if event.get("subtype") not in ACCEPTED_SUBTYPES:
+        return False
+    if event.get("bot_id") or event.get("bot_profile") or event.get("user") == bot_user_id:
+        return False
+    return True
+
+
+async def suggest_prompts(client: AsyncWebClient, thread: dict[str, Any]) -> None:
+    try:
+        await client.assistant_threads_setSuggestedPrompts(
+            channel_id=thread["channel_id"],
+            thread_ts=thread["thread_ts"],
+            title="Try asking:",
+            prompts=SUGGESTED_PROMPTS,
+        )
+    except SLACK_ERRORS as exc:
+        log.warning("could not set suggested prompts: %s", exc)

@@ -1,0 +1,171 @@
+"""Show one turn in a Slack thread: streamed text, tool progress, files, errors.
+
+Text streams through `chat_stream` (chat.startStream / appendStream / stopStream).
+The first words go out at once; after that, deltas are batched so each stream makes at
+most one append per `flush_interval_s`. When Slack refuses streaming, the reply falls
+back to ordinary messages, split to stay within Slack's limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.models.messages.chunk import MarkdownTextChunk, TaskUpdateChunk
+from slack_sdk.web.async_chat_stream import AsyncChatStream
+from slack_sdk.web.async_client import AsyncWebClient
+
+from commander.events import ToolProgress
+from handlers.text import split_markdown
+
+log = logging.getLogger(__name__)
+
+STREAM_MAX_CHARS = 11_000  # per streamed message; longer answers continue in a new one
+FLUSH_CHARS = 1_000
+SLACK_ERRORS = (SlackApiError, SlackRequestError)
+TASK_STATUS = {"in_progress": "in_progress", "completed": "complete", "failed": "error"}
+
+
+@dataclass(frozen=True)
+class Target:
+    channel: str
+    thread_ts: str
+    user_id: str
+    team_id: str
+
+
+class SlackReply:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        target: Target,
+        *,
+        on_stream: Callable[[str | None], Awaitable[None]],
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.on_stream = on_stream
+        self.flush_interval_s = flush_interval_s
+        self._stream: AsyncChatStream | None = None
+        self._streamed_chars = 0
+        self._pending = ""
+        self._pending_chunks: list[TaskUpdateChunk] = []
+        self._fallback: list[str] | None = None
+        self._last_flush = 0.0
+        self._timer: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.sent_any = False
+
+    # --- text and progress --------------------------------------------------------
+
+    async def text(self, delta: str) -> None:
+        if self._fallback is not None:
+            self._fallback.append(delta)
+            return
+        self._pending += delta
+        if self._stream is None or len(self._pending) >= FLUSH_CHARS:
+            await self._flush()
+        else:
+            self._schedule()
+
+    async def progress(self, event: ToolProgress) -> None:
+        if self._fallback is not None:
+            return
+        chunk = TaskUpdateChunk(
+            id=(event.id or event.tool)[:64],
+            title=event.label.capitalize(),
+            status=TASK_STATUS.get(event.status, "in_progress"),
+        )
+        self._pending_chunks.append(chunk)
+        await self._flush()
+
+    def _schedule(self) -> None:
+        if self._timer is None or self._timer.done():
+            self._timer = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(max(0.0, self._last_flush + self.flush_interval_s - time.monotonic()))
+        await self._flush()
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            if self._fallback is not None or not (self._pending or self._pending_chunks):
+                return
+            text, chunks = self._pending, self._pending_chunks
+            self._pending, self._pending_chunks = "", []
+            try:
+                await self._append(text, chunks)
+            except SLACK_ERRORS as exc:
+                await self._fall_back(exc, text)
+            self._last_flush = time.monotonic()
+
+    async def _append(self, text: str, chunks: list[TaskUpdateChunk]) -> None:
+        if self._stream is not None and self._streamed_chars + len(text) > STREAM_MAX_CHARS:
+            await self._stop_stream()
+        if self._stream is None:
+            self._stream = await self.client.chat_stream(
+                channel=self.target.channel,
+                thread_ts=self.target.thread_ts,
+                recipient_user_id=self.target.user_id,
+                recipient_team_id=self.target.team_id,
+                task_display_mode="timeline",
+                buffer_size=1,
+            )
+            self._streamed_chars = 0
+        all_chunks = [*chunks, MarkdownTextChunk(text=text)] if text else chunks
+        await self._stream.append(chunks=all_chunks)
+        self._streamed_chars += len(text)
+        self.sent_any = True
+        if self._stream.ts:
+            await self.on_stream(self._stream.ts)
+
+    async def _fall_back(self, exc: Exception, text: str) -> None:
+        error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error")
+        log.warning("streaming refused (%s); falling back to chat.postMessage", error or exc)
+        self._fallback = [text]
+        if self._stream is not None and self._stream.ts:
+            await self._stop_stream()
+
+    async def _stop_stream(self, markdown: str | None = None) -> None:
+        stream, self._stream = self._stream, None
+        if stream is None:
+            return
+        try:
+            await stream.stop(markdown_text=markdown or None)
+        except SLACK_ERRORS as exc:
+            log.warning("could not close a Slack stream: %s", exc)
+        await self.on_stream(None)
+
+    # --- ending ---------------------------------------------------------------------
+
+    async def finish(self, footer: str = "") -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._pending += footer
+        await self._flush()
+        if self._fallback is not None:
+            await self.post("".join(self._fallback))
+        elif self._stream is not None:
+            await self._stop_stream()
+
+    async def fail(self, message: str) -> None:
+        """End the turn with one short sentence, whatever state the stream is in."""
+        await self.finish(("\n\n" if self.sent_any else "") + f":warning: {message}")
+
+    async def post(self, markdown: str) -> None:
+        """Post text as ordinary messages, split within Slack's limits."""
+        for part in split_markdown(markdown):
+            if not part.strip():
+                continue
+            await self.client.chat_postMessage(
+                channel=self.target.channel,
+                thread_ts=self.target.thread_ts,
+                text=part[:3000],
+                blocks=[{"type": "markdown", "text": part}],
+            )
+            self.sent_any = True
