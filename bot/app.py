@@ -15,7 +15,6 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-import handlers
 from bot.settings import BotSettings
 from commander.jobs import JobRunner, JobStore, ThreadFollower
 from commander.runtime import build_commander, close_commander
@@ -23,6 +22,7 @@ from commander.service import Commander
 from commander.tools import MarketData
 from handlers.context import Deps, SlackConfig
 from handlers.downloads import SlackFiles
+from handlers.registry import register_all
 from handlers.turns import MessageJobs
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Bot:
         )
         runner = JobRunner(jobs, MessageJobs(deps, client).process)
         deps.runner = runner
-        handlers.register(app, deps)
+        register_all(app, deps)
         resumed = await runner.recover()
         if resumed:
             log.info("resuming unfinished work of %d user(s)", resumed)

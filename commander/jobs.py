@@ -151,11 +151,13 @@ class ThreadFollower:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def follow(self, team_id: str, channel: str, thread_ts: str) -> None:
+    async def follow(self, team_id: str, channel: str, thread_ts: str) -> bool:
+        """Remember the thread; True if it is new."""
         async with self.db.transaction() as session:
-            await session.merge(
-                FollowedThread(team_id=team_id, channel=channel, thread_ts=thread_ts)
-            )
+            if await session.get(FollowedThread, (team_id, channel, thread_ts)) is not None:
+                return False
+            session.add(FollowedThread(team_id=team_id, channel=channel, thread_ts=thread_ts))
+        return True
 
     async def follows(self, team_id: str, channel: str, thread_ts: str) -> bool:
         async with self.db.session() as session:

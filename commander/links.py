@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 
 _MARKDOWN_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\(sandbox:[^)\s]*\)")
-_BARE_LINK = re.compile(r"sandbox:/mnt/data/(\S+?)(?=[\s)\]]|$)")
+_BARE_LINK = re.compile(r"sandbox:/mnt/data/(\S+?)(?=[\s)\]])")
+_BARE_LINK_AT_END = re.compile(r"sandbox:/mnt/data/(\S+)$")
 _PREFIX = "sandbox:"
 _MAX_HOLD = 400
 
@@ -23,9 +24,15 @@ def _replace_markdown(match: re.Match[str]) -> str:
     return f"{label} (attached)"
 
 
-def scrub(text: str) -> str:
+def _replace_bare(match: re.Match[str]) -> str:
+    return f"{match.group(1)} (attached)"
+
+
+def scrub(text: str, *, final: bool = True) -> str:
+    """Replace complete sandbox links; `final` also takes one that ends the text."""
     text = _MARKDOWN_LINK.sub(_replace_markdown, text)
-    return _BARE_LINK.sub(lambda m: f"{m.group(1)} (attached)", text)
+    text = _BARE_LINK.sub(_replace_bare, text)
+    return _BARE_LINK_AT_END.sub(_replace_bare, text) if final else text
 
 
 def _unsafe_tail_start(text: str) -> int:
@@ -52,7 +59,7 @@ class LinkScrubber:
         self._held = ""
 
     def feed(self, delta: str) -> str:
-        text = scrub(self._held + delta)
+        text = scrub(self._held + delta, final=False)
         cut = _unsafe_tail_start(text)
         self._held = text[cut:]
         return text[:cut]

@@ -1,11 +1,1 @@
-"""Thin Slack listeners, one module per surface. Each module has `register(app, deps)`."""
-
-from slack_bolt.async_app import AsyncApp
-
-from handlers import actions, commands, home, messages
-from handlers.context import Deps
-
-
-def register(app: AsyncApp, deps: Deps) -> None:
-    for surface in (commands, messages, actions, home):
-        surface.register(app, deps)
+"""Thin Slack listeners, one module per surface; see handlers.registry."""

@@ -1,0 +1,100 @@
+import asyncio
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from commander.jobs import JobRunner, JobStore, ThreadFollower
+from commander.store.db import Database
+from commander.store.models import Base, Job
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+async def test_migrations_match_the_models(db: Database) -> None:
+    def diff(sync_conn):
+        return compare_metadata(MigrationContext.configure(sync_conn), Base.metadata)
+
+    async with db.engine.connect() as conn:
+        assert await conn.run_sync(diff) == []
+
+
+async def test_migrate_is_idempotent(db: Database) -> None:
+    await db.migrate()
+    async with db.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    assert {"assistants", "files", "jobs", "pending_emails", "followed_threads"} <= set(tables)
+
+
+async def test_sqlite_file_is_created_in_a_new_folder(tmp_path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/new/dir/x.db")
+    await database.migrate()
+    await database.close()
+    assert (tmp_path / "new/dir/x.db").exists()
+
+
+async def test_enqueue_is_idempotent(db: Database) -> None:
+    jobs = JobStore(db)
+    first = await jobs.enqueue("k1", "T", "U", "message", {"a": 1})
+    again = await jobs.enqueue("k1", "T", "U", "message", {"a": 2})
+    assert first is not None and again is None
+
+
+async def test_runner_keeps_per_user_order_and_runs_users_in_parallel(db: Database) -> None:
+    jobs = JobStore(db)
+    seen: list[tuple[str, int]] = []
+    gate_b = asyncio.Event()
+    a_started = asyncio.Event()
+
+    async def process(job: Job) -> None:
+        await jobs.start(job)
+        if job.user_id == "A" and job.payload["n"] == 0:
+            a_started.set()
+            await gate_b.wait()  # A's first job waits until B has run: users are parallel
+        if job.user_id == "B":
+            gate_b.set()
+        seen.append((job.user_id, job.payload["n"]))
+        await jobs.finish(job)
+
+    runner = JobRunner(jobs, process)
+    for n in range(3):
+        await jobs.enqueue(f"a{n}", "T", "A", "m", {"n": n})
+        runner.wake("T", "A")
+    await a_started.wait()
+    await jobs.enqueue("b0", "T", "B", "m", {"n": 0})
+    runner.wake("T", "B")
+    await runner.idle()
+    assert [n for u, n in seen if u == "A"] == [0, 1, 2]
+    assert seen.index(("B", 0)) < seen.index(("A", 0))
+
+
+async def test_recover_resumes_unfinished_jobs(db: Database) -> None:
+    jobs = JobStore(db)
+    job = await jobs.enqueue("k", "T", "U", "m", {})
+    await jobs.start(job)  # the process "crashed" here
+    done: list[int] = []
+
+    async def process(j: Job) -> None:
+        done.append(j.attempts)
+        await jobs.finish(j)
+
+    runner = JobRunner(JobStore(db), process)
+    assert await runner.recover() == 1
+    await runner.idle()
+    assert done == [1]
+    assert await jobs.next_for("T", "U") is None
+
+
+async def test_followed_threads(db: Database) -> None:
+    threads = ThreadFollower(db)
+    assert await threads.follow("T", "C", "1.0") is True
+    assert await threads.follow("T", "C", "1.0") is False
+    assert await threads.follows("T", "C", "1.0")
+    assert not await threads.follows("T2", "C", "1.0")
