@@ -86,6 +86,7 @@ class Commander:
         self.functions = functions
         self.email = email
         self._locks = KeyedLocks()
+        self.retry_base_s = 0.5
 
     @property
     def available_tools(self) -> list[str]:
@@ -325,6 +326,7 @@ class Commander:
                 ToolContext(team_id, user_id, self._email_proposer(team_id, user_id, emails)),
                 max_rounds=self.limits.max_tool_rounds,
                 drain_emails=lambda: [emails.pop(0) for _ in range(len(emails))],
+                retry_base_s=self.retry_base_s,
             )
             spec = TurnSpec(
                 assistant.model, assistant.instructions, self._tools(assistant, files), text

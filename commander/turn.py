@@ -168,10 +168,10 @@ class Turn:
                 return
             except (*_TRANSPORT_ERRORS, StreamCut) as exc:
                 if attempt == MAX_ATTEMPTS or state.emitted_output:
-                    raise self._final_error(exc) from exc
+                    raise self._final_error(exc, state.emitted_output) from exc
                 retry_input = await self._input_to_resend(exc, params["input"])
                 if retry_input is None:
-                    raise self._final_error(exc) from exc
+                    raise self._final_error(exc, False) from exc
                 params = {**params, "input": retry_input}
                 log.info(
                     "retrying a turn round (attempt %d) after %s", attempt + 1, type(exc).__name__
@@ -180,8 +180,9 @@ class Turn:
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _final_error(exc: Exception) -> ProviderError:
-        if isinstance(exc, StreamCut | httpx2.TransportError):
+    def _final_error(exc: Exception, mid_answer: bool) -> ProviderError:
+        broken = isinstance(exc, StreamCut | httpx2.TransportError | openai.APIConnectionError)
+        if broken and (mid_answer or isinstance(exc, StreamCut)):
             return ProviderError(
                 "stream_cut", "The connection to the AI service broke mid-answer. Please ask again."
             )
