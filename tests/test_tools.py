@@ -138,9 +138,7 @@ async def test_bad_arguments(ctx: ToolContext, raw: str) -> None:
 
 async def test_missing_and_mistyped_argument(ctx: ToolContext) -> None:
     registry = build_tools(FakeMarket(), False)
-    assert "missing required argument 'symbol'" in await registry.run(
-        "get_stock_price", "{}", ctx
-    )
+    assert "missing required argument 'symbol'" in await registry.run("get_stock_price", "{}", ctx)
     assert "must be a string" in await registry.run("get_stock_price", args(symbol=42), ctx)
 
 
@@ -270,8 +268,11 @@ async def test_send_email_proposes_draft_without_sending(
 ) -> None:
     out = await build_tools(None, True).run(
         "send_email",
-        args(to="a@example.com, B.Smith+x@mail.example.org,a@example.com", subject=" Hi ",
-             content="Line 1\nLine 2"),
+        args(
+            to="a@example.com, B.Smith+x@mail.example.org,a@example.com",
+            subject=" Hi ",
+            content="Line 1\nLine 2",
+        ),
         ctx,
     )
     assert proposals.drafts == [
@@ -379,8 +380,9 @@ async def test_webhook_error_status_raises_without_leaking_url(
         await EmailWebhook(f"{webhook.base_url}?sig=SECRET").send(DRAFT)
     assert str(err.value) == "the email service returned HTTP 500"
     commander_logs = [r.getMessage() for r in caplog.records if r.name.startswith("commander")]
-    assert commander_logs and all("SECRET" not in m and "/workflows" not in m
-                                  for m in commander_logs)
+    assert commander_logs and all(
+        "SECRET" not in m and "/workflows" not in m for m in commander_logs
+    )
 
 
 async def test_webhook_network_error_raises(caplog: pytest.LogCaptureFixture) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -374,7 +375,7 @@ async def test_same_user_asks_are_serialised(commander: Commander, fake_openai: 
                 await asyncio.sleep(0)  # give the other ask every chance to interleave
 
     await asyncio.gather(run("first"), run("second"))
-    switches = sum(1 for a, b in zip(order, order[1:], strict=False) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches == 1
 
 

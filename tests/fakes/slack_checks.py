@@ -70,12 +70,16 @@ def check_blocks(blocks: Any, limit: int = MAX_BLOCKS, key: str = "blocks") -> l
     if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
         raise ApiError("invalid_blocks_format")
     if len(blocks) > limit:
-        raise ApiError("invalid_blocks", f"[ERROR] no more than {limit} items allowed [json-pointer:/{key}]")
+        raise ApiError(
+            "invalid_blocks", f"[ERROR] no more than {limit} items allowed [json-pointer:/{key}]"
+        )
     markdown_total = 0
     for index, block in enumerate(blocks):
         markdown_total += _check_block(block, f"/{key}/{index}")
     if markdown_total > MARKDOWN_LIMIT:
-        raise ApiError("invalid_blocks", f"[ERROR] markdown blocks over {MARKDOWN_LIMIT} characters")
+        raise ApiError(
+            "invalid_blocks", f"[ERROR] markdown blocks over {MARKDOWN_LIMIT} characters"
+        )
     return blocks
 
 
@@ -83,7 +87,9 @@ def _check_block(block: JsonDict, pointer: str) -> int:
     """Check one block; returns its markdown length (counted across the message)."""
     kind = block.get("type")
     if not isinstance(kind, str):
-        raise ApiError("invalid_blocks", f"[ERROR] missing required field: type [json-pointer:{pointer}]")
+        raise ApiError(
+            "invalid_blocks", f"[ERROR] missing required field: type [json-pointer:{pointer}]"
+        )
     text = block.get("text")
     inner = text.get("text", "") if isinstance(text, dict) else ""
     if kind == "section" and len(inner) > SECTION_TEXT_LIMIT:
@@ -124,7 +130,11 @@ def _check_chunk(chunk: Any) -> None:
             raise ApiError("invalid_chunks")
         check_markdown_text(chunk["text"])
     elif kind == "task_update":
-        if not chunk.get("id") or not chunk.get("title") or chunk.get("status") not in TASK_STATUSES:
+        if (
+            not chunk.get("id")
+            or not chunk.get("title")
+            or chunk.get("status") not in TASK_STATUSES
+        ):
             raise ApiError("invalid_chunks")
     elif kind == "plan_update":
         if not chunk.get("title"):
@@ -145,6 +155,8 @@ def check_view(view: Any, kinds: tuple[str, ...]) -> JsonDict:
     if not isinstance(view, dict) or view.get("type") not in kinds:
         raise ApiError("invalid_arguments", "[ERROR] view type must be one of " + ",".join(kinds))
     if view["type"] == "modal" and not view.get("title"):
-        raise ApiError("invalid_arguments", "[ERROR] missing required field: title [json-pointer:/view]")
+        raise ApiError(
+            "invalid_arguments", "[ERROR] missing required field: title [json-pointer:/view]"
+        )
     check_blocks(view.get("blocks", []), MAX_MODAL_BLOCKS, key="view/blocks")
     return view

@@ -50,18 +50,19 @@ class SlackState:
         self.lock = threading.RLock()
         self.clock = TsClock()
         self.faults = Faults()
-        self.users: dict[str, JsonDict] = {}
-        self.channels: dict[str, JsonDict] = {}
         self.reset()
 
     def reset(self) -> None:
         with self.lock:
             self.calls: list[Call] = []
+            self.users: dict[str, JsonDict] = {}
+            self.channels: dict[str, JsonDict] = {}
             self.messages: defaultdict[str, list[Message]] = defaultdict(list)
             self.files: dict[str, StoredFile] = {}
             self.pending_uploads: dict[str, PendingUpload] = {}
             self.uploads: list[Upload] = []
             self.views: dict[str, JsonDict] = {}
+            self.home_views: dict[str, str] = {}
             self.assistant_threads: defaultdict[tuple[str, str | None], AssistantThread] = (
                 defaultdict(AssistantThread)
             )
@@ -123,7 +124,9 @@ class SlackState:
 
     # ----- timings (benchmarks)
 
-    def record_timing(self, channel: str, thread_ts: str | None, call: Call, has_text: bool) -> None:
+    def record_timing(
+        self, channel: str, thread_ts: str | None, call: Call, has_text: bool
+    ) -> None:
         key = (channel, thread_ts)
         timing = self.timings.get(key)
         if timing is None:
