@@ -81,7 +81,6 @@ class Bot:
             client=client,
             signing_secret=settings.slack.signing_secret or "socket-mode",
             process_before_response=True,
-            token_verification_enabled=False,
             request_verification_enabled=not settings.slack.socket_mode,
         )
         jobs = JobStore(commander.db)

@@ -46,6 +46,13 @@ class IncomingFile:
     declared_size: int | None = None
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where the thread stood before the interrupted turn began."""
+
+    cursor: str | None
+
+
 @dataclass
 class AddFilesResult:
     added: list[StoredFile] = field(default_factory=list)
@@ -305,8 +312,13 @@ class Commander:
 
     # --- asking --------------------------------------------------------------------
 
-    async def ask(self, team_id: str, user_id: str, text: str) -> AsyncIterator[TurnEvent]:
-        """Run one turn; same-user turns queue behind each other."""
+    async def ask(
+        self, team_id: str, user_id: str, text: str, *, resume: Resume | None = None
+    ) -> AsyncIterator[TurnEvent]:
+        """Run one turn; same-user turns queue behind each other.
+
+        `resume`: this turn is retried after a crash; what already reached the thread
+        since `resume.cursor` is not sent again, and a stored answer is shown, not redone."""
         text = self._valid_prompt(text)
         async with self._locks.hold((team_id, user_id)):
             assistant = await self.require(team_id, user_id)
@@ -317,7 +329,7 @@ class Commander:
                 assistant.thread_strategy,
                 assistant.conversation_id,
                 assistant.last_response_id,
-                assistant.last_item_id,
+                resume.cursor if resume else assistant.last_item_id,
             )
             turn = Turn(
                 self.backend,
@@ -332,7 +344,7 @@ class Commander:
                 assistant.model, assistant.instructions, self._tools(assistant, files), text
             )
             try:
-                async for event in turn.run(spec):
+                async for event in turn.run(spec, resumed=resume is not None):
                     yield event
                     if isinstance(event, TurnCompleted):
                         break

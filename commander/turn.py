@@ -31,7 +31,7 @@ from commander.events import (
     TurnFailed,
     Usage,
 )
-from commander.links import LinkScrubber
+from commander.links import LinkScrubber, scrub
 from commander.provider_errors import to_provider_error
 from commander.tools.base import ToolContext, ToolRegistry, run_tool
 
@@ -96,12 +96,21 @@ class Turn:
         self._seen_files: set[str] = set()
         self._seen_citations: set[str] = set()
 
-    async def run(self, spec: TurnSpec) -> AsyncIterator[TurnEvent]:
+    async def run(self, spec: TurnSpec, *, resumed: bool = False) -> AsyncIterator[TurnEvent]:
+        """`resumed`: this input may already have reached the thread before a crash."""
         pending_input: list[dict[str, Any]] = [
             {"role": "user", "content": [{"type": "input_text", "text": spec.input_text}]}
         ]
         text_parts: list[str] = []
         try:
+            if resumed:
+                stored = await self._stored_answer(pending_input[0])
+                if stored is not None:
+                    answer, pending_input = stored
+                    if answer is not None:
+                        yield TextDelta(answer)
+                        yield TurnCompleted(answer, self.thread.last_response_id or "")
+                        return
             for round_no in range(self.max_rounds + 1):
                 last_round = round_no == self.max_rounds
                 params = self._params(spec, pending_input, allow_tools=not last_round)
@@ -125,16 +134,45 @@ class Turn:
             await self._resync_cursor()
             yield TurnFailed(exc.user_message, exc.kind)
 
+    async def _stored_answer(
+        self, user_item: dict[str, Any]
+    ) -> tuple[str | None, list[dict[str, Any]]] | None:
+        """After a crash: (the answer already stored, or None; what is left to send).
+
+        None when the thread does not hold this input yet (or cannot tell)."""
+        if self.thread.strategy != CONVERSATION or not self.thread.conversation_id:
+            return None
+        try:
+            items = await self.backend.items_after(self.thread.conversation_id, self.thread.cursor)
+        except _TRANSPORT_ERRORS:
+            return None
+        dumped = [item.model_dump() for item in items]
+        keys = [_item_key(item) for item in dumped]
+        if _item_key(user_item) not in keys:
+            return None
+        after = dumped[keys.index(_item_key(user_item)) + 1 :]
+        answers = [
+            part.get("text", "")
+            for item in after
+            if item.get("type") == "message" and item.get("role") == "assistant"
+            for part in item.get("content") or []
+        ]
+        self.thread.cursor = dumped[-1]["id"]
+        if answers:
+            return scrub("".join(answers)), []
+        return None, []
+
     def _params(
         self, spec: TurnSpec, input_items: list[dict[str, Any]], *, allow_tools: bool
     ) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": spec.model,
             "instructions": spec.instructions,
-            "input": input_items,
             "tools": spec.tools + self.functions.schemas(),
             "truncation": "auto",
         }
+        if input_items:
+            params["input"] = input_items
         if not allow_tools:
             params["tool_choice"] = "none"
         if self.thread.strategy == CONVERSATION:
@@ -169,10 +207,12 @@ class Turn:
             except (*_TRANSPORT_ERRORS, StreamCut) as exc:
                 if attempt == MAX_ATTEMPTS or state.emitted_output:
                     raise self._final_error(exc, state.emitted_output) from exc
-                retry_input = await self._input_to_resend(exc, params["input"])
+                retry_input = await self._input_to_resend(exc, params.get("input", []))
                 if retry_input is None:
                     raise self._final_error(exc, False) from exc
-                params = {**params, "input": retry_input}
+                params = {k: v for k, v in params.items() if k != "input"}
+                if retry_input:
+                    params["input"] = retry_input
                 log.info(
                     "retrying a turn round (attempt %d) after %s", attempt + 1, type(exc).__name__
                 )

@@ -71,7 +71,9 @@ async def accept_message(
     if not channel or not ts:
         return
     is_dm = event.get("channel_type") == "im" or str(channel).startswith("D")
-    team_id = str(event.get("user_team") or body.get("team_id") or deps.slack.team_id)
+    team_id = str(
+        event.get("user_team") or event.get("team") or body.get("team_id") or deps.slack.team_id
+    )
     thread_ts = event.get("thread_ts")
     if not is_dm and not mentioned:
         if not thread_ts or not await deps.threads.follows(team_id, channel, thread_ts):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from slack_sdk.models.messages.chunk import MarkdownTextChunk
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commander.errors import CommanderError
@@ -21,7 +22,7 @@ from commander.events import (
     TurnFailed,
 )
 from commander.jobs import RUNNING
-from commander.service import AddFilesResult
+from commander.service import AddFilesResult, Resume
 from commander.store.models import Job
 from handlers import blocks
 from handlers.context import Deps, error_ref
@@ -111,11 +112,22 @@ class MessageJobs:
         async with status:
             if title:
                 await status.set_title(title)
-            async for event in self.deps.commander.ask(job.team_id, job.user_id, text):
+            resume = await self._resume_point(job)
+            async for event in self.deps.commander.ask(
+                job.team_id, job.user_id, text, resume=resume
+            ):
                 await self._show(event, reply, status, target, citations)
-        footer = f"\n\n_Sources: {', '.join(citations)}_" if citations else ""
-        await reply.finish(footer)
+            footer = f"\n\n_Sources: {', '.join(citations)}_" if citations else ""
+            await reply.finish(footer)
         await self.deps.jobs.save_progress(job, answered=True, stream_ts=None)
+
+    async def _resume_point(self, job: Job) -> Resume | None:
+        """The thread's position before this job's turn, saved on its first attempt."""
+        if "cursor" in job.progress:
+            return Resume(job.progress["cursor"])
+        assistant = await self.deps.commander.require(job.team_id, job.user_id)
+        await self.deps.jobs.save_progress(job, cursor=assistant.last_item_id)
+        return None
 
     async def _show(
         self,
@@ -165,7 +177,7 @@ class MessageJobs:
             return
         try:
             await self.client.chat_stopStream(
-                channel=target.channel, ts=ts, markdown_text=INTERRUPTED_NOTE
+                channel=target.channel, ts=ts, chunks=[MarkdownTextChunk(text=INTERRUPTED_NOTE)]
             )
         except SLACK_ERRORS as exc:
             log.info("leftover stream %s was already closed: %s", ts, exc)

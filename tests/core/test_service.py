@@ -27,7 +27,7 @@ from commander.events import (
     Usage,
 )
 from commander.runtime import build_commander, close_commander
-from commander.service import Commander, IncomingFile
+from commander.service import Commander, IncomingFile, Resume
 from commander.settings import load_core_settings
 from tests.conftest import core_env, openai_client
 from tests.fakes.market import FakeMarket
@@ -483,3 +483,42 @@ async def test_provider_404_on_a_lost_conversation_is_a_clear_error(
     events = await collect(commander, "hi")
     assert isinstance(events[-1], TurnFailed)
     assert (await commander.require(T, U)).instructions == "x"
+
+
+# --- resuming after a crash ------------------------------------------------------------
+
+
+async def test_resumed_turn_shows_an_answer_already_stored(
+    commander: Commander, fake_openai: FakeOpenAI
+) -> None:
+    assistant = await commander.create(T, U, instructions="x")
+    fake_openai.script(Text("The stored answer."))
+    await collect(commander, "question")
+    events = [e async for e in commander.ask(T, U, "question", resume=Resume(None))]
+    assert text_of(events) == "The stored answer."
+    assert len(response_posts(fake_openai)) == 1
+    assert len(user_items(fake_openai, assistant.conversation_id)) == 1
+
+
+async def test_resumed_turn_does_not_resend_a_message_that_landed(
+    commander: Commander, fake_openai: FakeOpenAI
+) -> None:
+    assistant = await commander.create(T, U, instructions="x")
+    await commander.backend.client.conversations.items.create(
+        assistant.conversation_id,
+        items=[{"type": "message", "role": "user", "content": "question"}],
+    )
+    fake_openai.script(Text("Fresh answer."))
+    events = [e async for e in commander.ask(T, U, "question", resume=Resume(None))]
+    assert text_of(events) == "Fresh answer."
+    assert "input" not in response_posts(fake_openai)[0]
+    assert len(user_items(fake_openai, assistant.conversation_id)) == 1
+
+
+async def test_resumed_turn_sends_a_message_that_never_landed(
+    commander: Commander, fake_openai: FakeOpenAI
+) -> None:
+    assistant = await commander.create(T, U, instructions="x")
+    events = [e async for e in commander.ask(T, U, "question", resume=Resume(None))]
+    assert text_of(events) == "You said: question"
+    assert len(user_items(fake_openai, assistant.conversation_id)) == 1
