@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from aiohttp import web
 from openai import AsyncOpenAI
@@ -57,12 +59,28 @@ async def _identify(client: AsyncWebClient) -> tuple[str, str]:
     return str(auth["user_id"]), str(auth["team_id"])
 
 
+JOB_RETENTION = timedelta(days=3)
+HOUSEKEEPING_EVERY_S = 6 * 3600
+
+
+async def _housekeeping(jobs: JobStore) -> None:
+    while True:
+        try:
+            purged = await jobs.purge(JOB_RETENTION)
+            if purged:
+                log.info("forgot %d finished message job(s)", purged)
+        except Exception:
+            log.exception("housekeeping failed")
+        await asyncio.sleep(HOUSEKEEPING_EVERY_S)
+
+
 @dataclass
 class Bot:
     settings: BotSettings
     app: AsyncApp
     deps: Deps
     runner: JobRunner
+    housekeeping: asyncio.Task[None] | None = None
 
     @classmethod
     async def create(
@@ -102,7 +120,7 @@ class Bot:
         resumed = await runner.recover()
         if resumed:
             log.info("resuming unfinished work of %d user(s)", resumed)
-        return cls(settings, app, deps, runner)
+        return cls(settings, app, deps, runner, asyncio.create_task(_housekeeping(jobs)))
 
     def web_app(self) -> web.Application:
         web_app = self.app.web_app(path="/slack/events", port=self.settings.slack.port)
@@ -118,6 +136,8 @@ class Bot:
                 return
 
     async def close(self) -> None:
+        if self.housekeeping is not None:
+            self.housekeeping.cancel()
         await self.runner.close()
         await self.deps.idle()
         await self.deps.files.close()

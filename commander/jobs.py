@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from commander.store.db import Database
@@ -64,6 +65,16 @@ class JobStore:
                 .group_by(Job.team_id, Job.user_id)
             )
             return [(team, user) for team, user in rows.all()]
+
+    async def purge(self, older_than: timedelta) -> int:
+        """Forget finished jobs (message text included) once retries can no longer come."""
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                delete(Job)
+                .where(Job.status.in_((DONE, FAILED)))
+                .where(Job.updated_at < datetime.now(UTC) - older_than)
+            )
+        return result.rowcount or 0
 
     async def start(self, job: Job) -> None:
         job.attempts += 1

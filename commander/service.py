@@ -26,7 +26,7 @@ from commander.locks import KeyedLocks
 from commander.settings import CoreSettings
 from commander.spool import TooLarge, spool
 from commander.store.db import Database
-from commander.store.models import Assistant, PendingEmail, StoredFile
+from commander.store.models import Assistant, Job, PendingEmail, StoredFile
 from commander.tools.base import EmailDraft, ToolContext, ToolRegistry
 from commander.tools.email import EmailSendError, EmailWebhook
 from commander.turn import ThreadState, Turn, TurnSpec
@@ -214,7 +214,7 @@ class Commander:
                     else:
                         report.files_already_gone += 1
             async with self.db.transaction() as session:
-                for table in (StoredFile, PendingEmail, Assistant):
+                for table in (StoredFile, PendingEmail, Job, Assistant):
                     result = await session.execute(
                         delete(table).where(table.team_id == team_id, table.user_id == user_id)
                     )

@@ -98,3 +98,15 @@ async def test_followed_threads(db: Database) -> None:
     assert await threads.follow("T", "C", "1.0") is False
     assert await threads.follows("T", "C", "1.0")
     assert not await threads.follows("T2", "C", "1.0")
+
+
+async def test_purge_forgets_only_old_finished_jobs(db: Database) -> None:
+    from datetime import timedelta
+
+    jobs = JobStore(db)
+    done = await jobs.enqueue("done", "T", "U", "m", {"text": "secret"})
+    await jobs.finish(done)
+    await jobs.enqueue("queued", "T", "U", "m", {})
+    assert await jobs.purge(timedelta(days=3)) == 0
+    assert await jobs.purge(timedelta(seconds=-1)) == 1
+    assert (await jobs.next_for("T", "U")).dedupe_key == "queued"
