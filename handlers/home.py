@@ -1,0 +1,58 @@
+"""App Home: the user's assistant at a glance, refreshed after every change."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from commander.errors import CommanderError
+from handlers import blocks
+from handlers.context import Deps, error_ref
+from handlers.replies import SLACK_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    async def on_home_opened(
+        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        if event.get("tab", "home") != "home" or not event.get("user"):
+            return
+        team_id = str(body.get("team_id") or deps.slack.team_id)
+        deps.spawn(publish_home(deps, client, team_id, str(event["user"])), "app_home_opened")
+
+    app.event("app_home_opened")(on_home_opened)
+
+
+async def publish_home(
+    deps: Deps,
+    client: AsyncWebClient,
+    team_id: str,
+    user_id: str,
+    notice: str | None = None,
+) -> None:
+    """Show the user's current assistant (or the intro) on their Home tab."""
+    try:
+        status = await deps.commander.status(team_id, user_id)
+        view = blocks.home_view(status, user_id, notice=notice)
+        await client.views_publish(user_id=user_id, view=view)
+    except SLACK_ERRORS as exc:
+        log.warning("could not publish the home view of %s/%s: %s", team_id, user_id, exc)
+    except Exception as exc:
+        failure_text(exc, "showing the home view")
+
+
+def failure_text(exc: BaseException, doing: str) -> str:
+    """One sentence for the user; details of unexpected failures go to the log.
+
+    Call it from an `except` block so the traceback is logged with the reference.
+    """
+    if isinstance(exc, CommanderError):
+        return exc.user_message
+    ref = error_ref()
+    log.exception("%s failed (ref %s)", doing, ref)
+    return f"Something went wrong on our side. Please try again (reference {ref})."
