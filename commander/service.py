@@ -23,6 +23,7 @@ from commander.errors import (
 from commander.events import EmailPending, TurnCompleted, TurnEvent
 from commander.filetypes import CODE_INTERPRETER, FILE_SEARCH, content_problem, route, safe_filename
 from commander.locks import KeyedLocks
+from commander.quotas import Quotas
 from commander.settings import CoreSettings
 from commander.spool import TooLarge, spool
 from commander.store.db import Database
@@ -93,6 +94,7 @@ class Commander:
         self.functions = functions
         self.email = email
         self._locks = KeyedLocks()
+        self.quotas = Quotas(settings.limits, db)
         self.retry_base_s = 0.5
 
     @property
@@ -250,6 +252,7 @@ class Commander:
         limit = self.limits.max_file_bytes
         if incoming.declared_size is not None and incoming.declared_size > limit:
             raise InvalidInput(f"it is larger than the {limit // (1024 * 1024)} MB limit")
+        await self.quotas.check_file(assistant.team_id, assistant.user_id, incoming.declared_size)
         try:
             spooled = await spool(incoming.chunks, limit)
         except TooLarge:
@@ -260,6 +263,7 @@ class Commander:
             problem = content_problem(name, spooled.head)
             if problem:
                 raise InvalidInput(problem)
+            await self.quotas.check_file(assistant.team_id, assistant.user_id, spooled.size)
             file_id = await self.backend.upload_file(name, spooled.file)
         finally:
             spooled.close()
@@ -320,6 +324,7 @@ class Commander:
         `resume`: this turn is retried after a crash; what already reached the thread
         since `resume.cursor` is not sent again, and a stored answer is shown, not redone."""
         text = self._valid_prompt(text)
+        self.quotas.take_turn(team_id, user_id)
         async with self._locks.hold((team_id, user_id)):
             assistant = await self.require(team_id, user_id)
             async with self.db.session() as session:

@@ -33,7 +33,9 @@ class Limits:
     max_prompt_chars: int = 32_000
     max_instructions_chars: int = 16_000
     max_tool_rounds: int = 8
-    turn_timeout_s: float = 600.0
+    turns_per_minute: int = 20
+    files_per_day: int = 100
+    max_stored_bytes: int = 1024 * MiB
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ def load_limits(env: Mapping[str, str]) -> Limits:
         ),
         max_prompt_chars=_positive_int(env, "MAX_PROMPT_CHARS", Limits.max_prompt_chars),
         max_tool_rounds=_positive_int(env, "MAX_TOOL_ROUNDS", Limits.max_tool_rounds),
+        turns_per_minute=_positive_int(env, "TURNS_PER_MINUTE", Limits.turns_per_minute),
+        files_per_day=_positive_int(env, "FILES_PER_DAY", Limits.files_per_day),
+        max_stored_bytes=_positive_int(env, "MAX_STORED_MB", Limits.max_stored_bytes // MiB) * MiB,
     )
 
 

@@ -1,0 +1,65 @@
+"""Per-user limits: turns a minute, files a day, bytes stored. Friendly refusals."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from commander.errors import CommanderError
+from commander.settings import Limits, MiB
+from commander.store.db import Database
+from commander.store.models import StoredFile
+
+
+class LimitReached(CommanderError):
+    user_message = "You have reached a usage limit. Please try again later."
+
+
+class Quotas:
+    def __init__(
+        self, limits: Limits, db: Database, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limits = limits
+        self.db = db
+        self.clock = clock
+        self._turns: dict[tuple[str, str], deque[float]] = {}
+
+    def take_turn(self, team_id: str, user_id: str) -> None:
+        """Count one turn, or refuse it when the last minute already had the maximum."""
+        now = self.clock()
+        recent = self._turns.setdefault((team_id, user_id), deque())
+        while recent and now - recent[0] >= 60:
+            recent.popleft()
+        if len(recent) >= self.limits.turns_per_minute:
+            wait = int(60 - (now - recent[0])) + 1
+            raise LimitReached(
+                f"You've sent {self.limits.turns_per_minute} messages in the last minute. "
+                f"Please wait about {wait} s and ask again."
+            )
+        recent.append(now)
+
+    async def check_file(self, team_id: str, user_id: str, size_hint: int | None) -> None:
+        files_today, stored = await self._usage(team_id, user_id)
+        if files_today >= self.limits.files_per_day:
+            raise LimitReached(f"you reached today's limit of {self.limits.files_per_day} files")
+        if stored + (size_hint or 0) > self.limits.max_stored_bytes:
+            raise LimitReached(
+                f"your assistant already stores close to its "
+                f"{self.limits.max_stored_bytes // MiB} MB of files; remove some in App Home"
+            )
+
+    async def _usage(self, team_id: str, user_id: str) -> tuple[int, int]:
+        since = datetime.now(UTC) - timedelta(days=1)
+        owner = (StoredFile.team_id == team_id, StoredFile.user_id == user_id)
+        async with self.db.session() as session:
+            today = await session.scalar(
+                select(func.count()).where(*owner, StoredFile.created_at >= since)
+            )
+            total = await session.scalar(
+                select(func.coalesce(func.sum(StoredFile.size), 0)).where(*owner)
+            )
+        return int(today or 0), int(total or 0)
