@@ -8,10 +8,12 @@ the app_mention + message pair one mention produces, all collapse into one job.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from handlers.context import Deps
 from handlers.replies import SLACK_ERRORS
@@ -19,6 +21,7 @@ from handlers.text import clean_user_text
 
 log = logging.getLogger(__name__)
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 ACCEPTED_SUBTYPES = {None, "file_share", "thread_broadcast"}
 FILE_FIELDS = (
     "id",
@@ -85,16 +88,36 @@ async def accept_message(
         "in_thread": bool(thread_ts),
         "is_dm": is_dm,
         "user_team": team_id,
-        "text": clean_user_text(event.get("text", ""), deps.slack.bot_user_id),
+        "text": valid_unicode(clean_user_text(event.get("text") or "", deps.slack.bot_user_id)),
         "files": [{k: f.get(k) for k in FILE_FIELDS} for f in event.get("files") or []],
     }
-    job = await deps.jobs.enqueue(
-        f"msg:{team_id}:{channel}:{ts}", team_id, user, "message", payload
-    )
+    try:
+        job = await deps.jobs.enqueue(
+            f"msg:{team_id}:{channel}:{ts}", team_id, user, "message", payload
+        )
+    except SQLAlchemyError as exc:
+        # Not acknowledging is what keeps the message: Slack delivers it again later.
+        log.error(
+            "could not store a message from %s/%s (%s); answering 500 so Slack retries",
+            team_id,
+            user,
+            type(exc).__name__,
+        )
+        raise MessageNotStored() from None
     if job is None:
         log.info("duplicate delivery of %s/%s ignored", channel, ts)
         return
     deps.wake(team_id, user)
+
+
+class MessageNotStored(Exception):
+    """The database refused the job; the request must fail so Slack redelivers it."""
+
+
+def valid_unicode(text: str) -> str:
+    """Text that can be encoded as UTF-8: a lone surrogate (a "\\ud800" in the JSON) would
+    make every later encoding of the prompt fail, so each becomes U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _from_a_person(event: dict[str, Any], bot_user_id: str) -> bool:

@@ -32,6 +32,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_writer(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    # We issue BEGIN ourselves (below), so the driver must not start transactions.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Connection) -> None:
+    # A deferred transaction that reads, then writes, fails at once with "database is
+    # locked" if another process wrote in between (the busy timeout does not apply to
+    # that upgrade). Taking the write lock up front makes writers wait in turn instead.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _alembic_config(connection: Connection) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -47,9 +60,14 @@ class Database:
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
+        self.write_engine = self.engine
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            self.write_engine = create_async_engine(url)
+            event.listen(self.write_engine.sync_engine, "connect", _sqlite_writer)
+            event.listen(self.write_engine.sync_engine, "begin", _begin_immediate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
 
     async def migrate(self) -> None:
@@ -67,11 +85,13 @@ class Database:
         """A write transaction. On SQLite writers queue in-process first, so they wait
         politely instead of racing for the file lock."""
         if self._write_lock is None:
-            async with self.sessions.begin() as session:
+            async with self._write_sessions.begin() as session:
                 yield session
             return
-        async with self._write_lock, self.sessions.begin() as session:
+        async with self._write_lock, self._write_sessions.begin() as session:
             yield session
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
