@@ -259,6 +259,8 @@ class FakeOpenAI:
         app[FAKE] = self
         for method, path, handler in ROUTES:
             app.router.add_route(method, path, handler)
+            # Azure OpenAI's v1 API serves the same routes under /openai/v1/.
+            app.router.add_route(method, "/openai" + path, handler)
         app.router.add_post("/_fake/script", self._control_script)
         app.router.add_post("/_fake/faults", self._control_faults)
         app.router.add_get("/_fake/requests", self._control_requests)
@@ -269,7 +271,7 @@ class FakeOpenAI:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if not request.path.startswith("/v1/"):
+        if not request.path.removeprefix("/openai").startswith("/v1/"):
             return await handler(request)
         self._record(request)
         with self._idle:
@@ -296,7 +298,9 @@ class FakeOpenAI:
     async def _answer(self, request: web.Request, handler: Any) -> web.StreamResponse:
         try:
             self._authenticate(request)
-            if not self.conversations_enabled and request.path.startswith("/v1/conversations"):
+            if not self.conversations_enabled and request.path.removeprefix("/openai").startswith(
+                "/v1/conversations"
+            ):
                 return json_response(_AZURE_NOT_FOUND, status=404)
             request[RECORDED].json = await self._read_json(request)
             await self._http_fault(request)
