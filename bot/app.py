@@ -6,7 +6,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import aiohttp
 from aiohttp import web
 from openai import AsyncOpenAI
 from slack_bolt.async_app import AsyncApp
@@ -21,6 +23,7 @@ from bot.settings import BotSettings
 from commander.jobs import JobRunner, JobStore, ThreadFollower
 from commander.runtime import build_commander, close_commander
 from commander.service import Commander
+from commander.stream_events import warm_up
 from commander.tools import MarketData
 from handlers.context import Deps, SlackConfig
 from handlers.downloads import SlackFiles
@@ -34,16 +37,37 @@ class StartupError(Exception):
     """The bot cannot start; the message says why in plain words."""
 
 
+SLACK_TIMEOUT_S = 30
+SLACK_MAX_CONNECTIONS = 256
+
+
 def slack_client(settings: BotSettings) -> AsyncWebClient:
+    # One pooled HTTP session for every Web API call. Without it slack_sdk opens (and
+    # closes) a new session and TCP/TLS connection for each call.
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT_S),
+        connector=aiohttp.TCPConnector(limit=SLACK_MAX_CONNECTIONS),
+    )
     return AsyncWebClient(
         token=settings.slack.bot_token,
         base_url=settings.slack.api_url,
+        session=session,
+        timeout=SLACK_TIMEOUT_S,
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
+            SlackServerErrorRetryHandler(max_retry_count=2),
         ],
     )
+
+
+class SlackServerErrorRetryHandler(AsyncServerErrorRetryHandler):
+    """Retries 500 and 503 as the SDK's does, and also 502 and 504 (Slack's edge failing
+    to reach the API). A 429 is left to the rate-limit handler, which honours Retry-After."""
+
+    async def _can_retry_async(self, *, state: Any, request: Any, **kwargs: Any) -> bool:
+        response = kwargs.get("response")
+        return response is not None and response.status_code in (500, 502, 503, 504)
 
 
 async def _identify(client: AsyncWebClient) -> tuple[str, str]:
@@ -91,10 +115,15 @@ class Bot:
         market: MarketData | None = None,
     ) -> Bot:
         client = slack_client(settings)
-        bot_user_id, team_id = await _identify(client)
+        try:
+            bot_user_id, team_id = await _identify(client)
+        except BaseException:
+            await _close_session(client)
+            raise
         commander: Commander = await build_commander(
             settings.core, client=openai_client, market=market
         )
+        warm_up(commander.backend.turn_client)
         app = AsyncApp(
             client=client,
             signing_secret=settings.slack.signing_secret or "socket-mode",
@@ -142,6 +171,12 @@ class Bot:
         await self.deps.idle()
         await self.deps.files.close()
         await close_commander(self.deps.commander)
+        await _close_session(self.app.client)
+
+
+async def _close_session(client: AsyncWebClient) -> None:
+    if client.session is not None and not client.session.closed:
+        await client.session.close()
 
 
 async def _healthz(_request: web.Request) -> web.Response:

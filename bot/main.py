@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from aiohttp import web
 from dotenv import load_dotenv
 
 from bot.app import Bot, StartupError
+from bot.demo_market import market_from_env
 from bot.settings import BotSettings, load_settings
 from commander.errors import CommanderError
 from commander.runtime import quiet_http_loggers
@@ -31,7 +34,12 @@ def configure_logging() -> None:
 
 
 async def serve(settings: BotSettings) -> None:
-    bot = await Bot.create(settings)
+    # MARKET_DATA=fixed: offline prices for benchmarks and demos only (bot/demo_market.py).
+    bot = await Bot.create(settings, market=market_from_env(os.environ))
+    # Everything built so far (modules, validators, the app) lives as long as the process:
+    # keep it out of the garbage collector's full passes, which otherwise stall the event
+    # loop for ~100 ms at a time under load.
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -70,12 +78,23 @@ async def _socket_mode(bot: Bot, stop: asyncio.Event) -> None:
         await handler.close_async()
 
 
+def fast_event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where it is installed (not on Windows): the bot spends most of its time in
+    the event loop and socket I/O, which uvloop does in C. None: asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def main() -> None:
     load_dotenv()
     configure_logging()
     try:
         settings = load_settings()
-        asyncio.run(serve(settings))
+        with asyncio.Runner(loop_factory=fast_event_loop()) as runner:
+            runner.run(serve(settings))
     except (ConfigError, StartupError) as exc:
         sys.stderr.write(f"Configuration error: {exc}\n")
         sys.exit(2)

@@ -40,7 +40,8 @@ class JobStore:
             progress={},
         )
         try:
-            async with self.db.transaction() as session:
+            # urgent: Slack waits for this write before it sees the acknowledgement.
+            async with self.db.transaction(urgent=True) as session:
                 session.add(job)
         except IntegrityError:
             return None

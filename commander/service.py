@@ -387,6 +387,11 @@ class Commander:
 
     def _email_proposer(self, team_id: str, user_id: str, sink: list[EmailPending]) -> Any:
         async def propose(draft: EmailDraft) -> str:
+            # A turn re-run after a crash proposes the same draft again: reuse it.
+            same = await self._same_pending_email(team_id, user_id, draft)
+            if same is not None:
+                sink.append(EmailPending(same, tuple(draft.to), draft.subject, draft.content))
+                return same
             pending = PendingEmail(
                 team_id=team_id,
                 user_id=user_id,
@@ -400,6 +405,21 @@ class Commander:
             return pending.id
 
         return propose
+
+    async def _same_pending_email(
+        self, team_id: str, user_id: str, draft: EmailDraft
+    ) -> str | None:
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(PendingEmail.id, PendingEmail.recipients).where(
+                    PendingEmail.team_id == team_id,
+                    PendingEmail.user_id == user_id,
+                    PendingEmail.status == "pending",
+                    PendingEmail.subject == draft.subject,
+                    PendingEmail.content == draft.content,
+                )
+            )
+        return next((pid for pid, to in rows.all() if to == list(draft.to)), None)
 
     async def pending_email(self, team_id: str, user_id: str, pending_id: str) -> PendingEmail:
         async with self.db.session() as session:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import mimetypes
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import httpx2
@@ -38,8 +40,14 @@ from commander.tools.base import ToolContext, ToolRegistry, run_tool
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
-MAX_RETRY_AFTER_S = 20.0
+MAX_RETRY_AFTER_S = 20.0  # a server asking for a longer pause gets an error, not a wait
+# A stream that broke after the model accepted the request: how long to wait for that
+# response to finish server-side (it then lands in the thread) rather than ask again.
+RECOVER_WAIT_S = 30.0
+RECOVER_POLL_MAX_S = 2.0
 _TRANSPORT_ERRORS = (openai.APIError, httpx2.TransportError)
+# Failures before the request left this process: nothing can have reached the model.
+_UNSENT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
 _TOOL_LABELS = {"file_search_call": "searching your files", "code_interpreter_call": "running code"}
 _TOOL_NAMES = {"file_search_call": "file_search", "code_interpreter_call": "code_interpreter"}
 
@@ -66,6 +74,7 @@ class _Round:
     text: str = ""
     function_calls: list[Any] = field(default_factory=list)
     emitted_output: bool = False
+    response_id: str | None = None  # known once the model accepted the request
 
 
 class StreamCut(Exception):
@@ -95,6 +104,7 @@ class Turn:
         self.sleep = sleep
         self._seen_files: set[str] = set()
         self._seen_citations: set[str] = set()
+        self._unsynced = False  # something may have landed in the thread we did not see
 
     async def run(self, spec: TurnSpec, *, resumed: bool = False) -> AsyncIterator[TurnEvent]:
         """`resumed`: this input may already have reached the thread before a crash."""
@@ -106,9 +116,21 @@ class Turn:
             if resumed:
                 stored = await self._stored_answer(pending_input[0])
                 if stored is not None:
-                    answer, pending_input = stored
-                    if answer is not None:
+                    # The input is in the thread: show what the model already answered
+                    # (text, charts, sources), run the function calls still waiting for
+                    # their output, and send nothing the thread holds again.
+                    answer, annotations, calls = stored
+                    pending_input = []
+                    if answer:
+                        text_parts.append(answer)
                         yield TextDelta(answer)
+                    for annotation in annotations:
+                        async for event in self._annotation(annotation):
+                            yield event
+                    if calls:
+                        async for event in self._run_functions(calls, pending_input):
+                            yield event
+                    elif answer is not None:
                         yield TurnCompleted(answer, self.thread.last_response_id or "")
                         return
             for round_no in range(self.max_rounds + 1):
@@ -131,15 +153,17 @@ class Turn:
             raise TurnFailedError("tool_loop")
         except ProviderError as exc:
             log.warning("turn failed: %s (%s)", exc.kind, exc.status or "-")
-            await self._resync_cursor()
+            if self._unsynced:
+                await self._resync_cursor()
             yield TurnFailed(exc.user_message, exc.kind)
 
     async def _stored_answer(
         self, user_item: dict[str, Any]
-    ) -> tuple[str | None, list[dict[str, Any]]] | None:
-        """After a crash: (the answer already stored, or None; what is left to send).
+    ) -> tuple[str | None, list[dict[str, Any]], list[Any]] | None:
+        """After a crash, what the thread holds after this input: (the answer's text, or
+        None when there is none yet; its annotations; function calls without output).
 
-        None when the thread does not hold this input yet (or cannot tell)."""
+        None when the thread does not hold this input yet (or cannot tell): send it."""
         if self.thread.strategy != CONVERSATION or not self.thread.conversation_id:
             return None
         try:
@@ -150,17 +174,25 @@ class Turn:
         keys = [_item_key(item) for item in dumped]
         if _item_key(user_item) not in keys:
             return None
-        after = dumped[keys.index(_item_key(user_item)) + 1 :]
-        answers = [
-            part.get("text", "")
+        # The last copy: an earlier one can only be an earlier turn's (a stale cursor).
+        start = len(keys) - keys[::-1].index(_item_key(user_item))
+        after = dumped[start:]
+        parts = [
+            part
             for item in after
             if item.get("type") == "message" and item.get("role") == "assistant"
             for part in item.get("content") or []
         ]
+        answered = {i.get("call_id") for i in after if i.get("type") == "function_call_output"}
+        calls = [
+            items[start + offset]
+            for offset, item in enumerate(after)
+            if item.get("type") == "function_call" and item.get("call_id") not in answered
+        ]
         self.thread.cursor = dumped[-1]["id"]
-        if answers:
-            return scrub("".join(answers)), []
-        return None, []
+        text = scrub("".join(part.get("text") or "" for part in parts)) if parts else None
+        annotations = [note for part in parts for note in part.get("annotations") or []]
+        return text, annotations, calls
 
     def _params(
         self, spec: TurnSpec, input_items: list[dict[str, Any]], *, allow_tools: bool
@@ -204,9 +236,27 @@ class Turn:
                 async for event in self._stream_once(params, state):
                     yield event
                 return
+            except ProviderError:
+                self._unsynced = True
+                raise
             except (*_TRANSPORT_ERRORS, StreamCut) as exc:
-                if attempt == MAX_ATTEMPTS or state.emitted_output:
-                    raise self._final_error(exc, state.emitted_output) from exc
+                if not _never_sent(exc):
+                    self._unsynced = True
+                if state.emitted_output:
+                    raise self._final_error(exc, True) from exc
+                if state.response_id:
+                    # The model has the request: its answer may still land in the thread.
+                    stored = await self._recover(state.response_id)
+                    if stored is _STILL_RUNNING:
+                        raise ProviderError("stream_cut", _BROKE_BEFORE_ANSWER) from exc
+                    if stored is not None:
+                        async for event in self._use_stored(stored, state):
+                            yield event
+                        return
+                    state.response_id = None
+                pause = self._backoff(exc, attempt)
+                if attempt == MAX_ATTEMPTS or pause is None:
+                    raise self._final_error(exc, False) from exc
                 retry_input = await self._input_to_resend(exc, params.get("input", []))
                 if retry_input is None:
                     raise self._final_error(exc, False) from exc
@@ -216,8 +266,50 @@ class Turn:
                 log.info(
                     "retrying a turn round (attempt %d) after %s", attempt + 1, type(exc).__name__
                 )
-                await self.sleep(self._backoff(exc, attempt))
+                await self.sleep(pause)
         raise AssertionError("unreachable")
+
+    async def _recover(self, response_id: str) -> Any:
+        """The response, once it ended server-side: completed or incomplete (to show),
+        None when it failed or cannot be read (ask again), or _STILL_RUNNING."""
+        deadline = time.monotonic() + RECOVER_WAIT_S
+        pause = max(self.retry_base_s, 0.05)
+        while True:
+            try:
+                response = await self.backend.retrieve_response(response_id)
+            except _TRANSPORT_ERRORS as exc:
+                log.info("could not read back a broken response: %s", type(exc).__name__)
+                return None
+            if response.status in ("completed", "incomplete"):
+                log.info("a broken stream's response finished server-side; showing it")
+                return response
+            if response.status in ("failed", "cancelled"):
+                return None
+            if time.monotonic() + pause > deadline:
+                log.warning("a broken stream's response is still running; not asking again")
+                return _STILL_RUNNING
+            await self.sleep(pause)
+            pause = min(pause * 2, RECOVER_POLL_MAX_S)
+
+    async def _use_stored(self, response: Any, state: _Round) -> AsyncIterator[TurnEvent]:
+        """Show a response read back after its stream broke, as if it had streamed."""
+        text = scrub(
+            "".join(
+                part.text
+                for item in response.output
+                if item.type == "message"
+                for part in item.content or []
+                if getattr(part, "type", None) == "output_text"
+            )
+        )
+        if text:
+            state.text += text
+            state.emitted_output = True
+            yield TextDelta(text)
+        kind = "response.incomplete" if response.status == "incomplete" else "response.completed"
+        event = SimpleNamespace(type=kind, response=response)
+        async for out in self._translate(event, state, LinkScrubber()):
+            yield out
 
     @staticmethod
     def _final_error(exc: Exception, mid_answer: bool) -> ProviderError:
@@ -228,22 +320,30 @@ class Turn:
             )
         return to_provider_error(exc)
 
-    def _backoff(self, exc: Exception, attempt: int) -> float:
+    def _backoff(self, exc: Exception, attempt: int) -> float | None:
+        """Seconds to wait before the next attempt; None when the server wants too long."""
         if isinstance(exc, openai.APIStatusError):
-            header = exc.response.headers.get("retry-after")
-            try:
-                if header is not None:
-                    return min(float(header), MAX_RETRY_AFTER_S)
-            except ValueError:
-                pass
+            for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+                try:
+                    wait = float(exc.response.headers.get(header) or "") * scale
+                except ValueError:
+                    continue
+                if wait > MAX_RETRY_AFTER_S:
+                    return None
+                return max(wait, 0.0)
         return self.retry_base_s * (2 ** (attempt - 1))
 
     async def _input_to_resend(
         self, exc: Exception, sent: list[dict[str, Any]]
     ) -> list[dict[str, Any]] | None:
         """What to send again so nothing lands twice; None when retrying is unsafe."""
+        if _never_sent(exc):
+            return sent
         if isinstance(exc, openai.APIStatusError) and exc.status_code < 500:
-            return sent if exc.status_code in (408, 409, 429) else None
+            if exc.status_code in (409, 429):  # refused: nothing was taken in
+                return sent
+            if exc.status_code != 408:
+                return None
         if self.thread.strategy != CONVERSATION:
             return sent
         try:
@@ -258,13 +358,20 @@ class Turn:
     async def _stream_once(self, params: dict[str, Any], state: _Round) -> AsyncIterator[TurnEvent]:
         scrubber = LinkScrubber()
         stream = await self.backend.turn_client.responses.create(stream=True, **params)
-        async with stream:
-            async for event in stream:
-                async for out in self._translate(event, state, scrubber):
-                    state.emitted_output = True
-                    yield out
-                if state.response is not None:
-                    break
+        try:
+            async with stream:
+                async for event in stream:
+                    async for out in self._translate(event, state, scrubber):
+                        state.emitted_output = True
+                        yield out
+                    if state.response is not None:
+                        break
+        except Exception:
+            tail = scrubber.flush()
+            if tail and state.emitted_output:  # the last words received, before the error
+                state.text += tail
+                yield TextDelta(tail)
+            raise
         tail = scrubber.flush()
         if tail:
             state.text += tail
@@ -276,7 +383,9 @@ class Turn:
         self, event: Any, state: _Round, scrubber: LinkScrubber
     ) -> AsyncIterator[TurnEvent]:
         kind = event.type
-        if kind == "response.output_text.delta":
+        if kind in ("response.created", "response.in_progress"):
+            state.response_id = event.response.id
+        elif kind == "response.output_text.delta":
             text = scrubber.feed(event.delta)
             if text:
                 state.text += text
@@ -347,6 +456,18 @@ class Turn:
             outputs.append(
                 {"type": "function_call_output", "call_id": call.call_id, "output": output}
             )
+
+
+_STILL_RUNNING = object()
+_BROKE_BEFORE_ANSWER = (
+    "The connection to the AI service broke before it answered. Please ask again in a moment."
+)
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the request failed before leaving this process (e.g. connection refused)."""
+    cause = exc if isinstance(exc, httpx2.TransportError) else exc.__cause__
+    return isinstance(cause, _UNSENT_ERRORS)
 
 
 def _item_progress(item: Any, *, done: bool) -> ToolProgress | None:

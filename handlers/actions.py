@@ -7,6 +7,7 @@ person pressing it owns what it acts on; anyone else is told so and nothing chan
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 Body = dict[str, Any]
 NOT_YOURS = "That button belongs to someone else, so it does nothing for you. Nothing changed."
+ANY = re.compile(".*")
+MAX_ROW_ID = 2**63 - 1  # the database's integer range
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,16 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
 
     async def on_create_submitted(ack: AsyncAck, body: Body, client: AsyncWebClient) -> None:
+        if not (body.get("user") or {}).get("id"):
+            await ack()  # no person to act for (Slack always names one): nothing to do
+            return
         await submit_create_modal(deps, ack, body, client)
+
+    async def on_unknown(ack: AsyncAck, body: Body) -> None:
+        """Buttons, forms and shortcuts this version does not know (an old message, a
+        changed manifest): acknowledged with a 200 so Slack shows no error, and ignored."""
+        log.info("unknown interaction %r ignored", str(body.get("type") or "")[:40])
+        await ack()
 
     app.action(ids.OPEN_CREATE_MODAL)(on_open_create)
     app.view(ids.CREATE_MODAL)(on_create_submitted)
@@ -190,6 +202,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
     app.action(ids.REMOVE_FILE)(spawned(deps, remove_file, "remove_file"))
     app.action(ids.EMAIL_SEND)(owner_only(deps, send_email, "email_send"))
     app.action(ids.EMAIL_CANCEL)(owner_only(deps, cancel_email, "email_cancel"))
+    # Last: Bolt runs only the first listener that matches.
+    app.action(ANY)(on_unknown)
+    app.view(ANY)(on_unknown)
+    app.view({"type": "view_closed", "callback_id": ANY})(on_unknown)
+    app.shortcut(ANY)(on_unknown)
+    app.options(ANY)(on_unknown)
 
 
 def spawned(deps: Deps, work: Work, name: str, *, check_owner: bool = False) -> ActionListener:
@@ -204,6 +222,9 @@ def spawned(deps: Deps, work: Work, name: str, *, check_owner: bool = False) -> 
     ) -> None:
         await ack()
         origin = Origin.of_action(body, deps.slack.team_id)
+        if not origin.user_id:
+            log.info("%s ignored: the payload names no user", name)
+            return
         reply = Reply(deps, client, respond, origin)
         value = str(((body.get("actions") or [{}])[0]).get("value") or "")
         if check_owner:
@@ -261,7 +282,7 @@ async def reset_thread(deps: Deps, reply: Reply, _object_id: str) -> None:
 async def remove_file(deps: Deps, reply: Reply, file_row_id: str) -> None:
     """Ownership is checked by the service: the file must be the actor's own."""
     origin = reply.origin
-    if not file_row_id.isdigit():
+    if not (file_row_id.isascii() and file_row_id.isdigit()) or int(file_row_id) > MAX_ROW_ID:
         raise InvalidInput("That file is not one of yours, or it was already removed.")
     stored = await deps.commander.remove_file(origin.team_id, origin.user_id, int(file_row_id))
     text = f"Removed {blocks.fit(stored.original_name, 255)} from your assistant."

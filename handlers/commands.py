@@ -7,6 +7,7 @@ command's response_url.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -27,25 +28,37 @@ HELP_WORDS = frozenset({"help", "-h", "--help", "?"})
 CREATING = ":hourglass_flowing_sand: Creating your assistant…"
 NO_FORM = "I could not open the form. Try `/assistant-create <instructions>` instead."
 NOTHING_TO_DELETE = "You have no assistant, so there is nothing to delete."
+UNKNOWN_COMMAND = "That is not one of my commands. Try `/assistant-create help`."
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
     async def on_create(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
+        if not body.get("user_id"):
+            await ack()  # no person to act for (Slack always names one): nothing to do
+            return
         await create_command(deps, ack, body, Reply(deps, client, respond, origin(body)))
 
     async def on_delete(
         ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         await ack()
-        deps.spawn(offer_delete(deps, Reply(deps, client, respond, origin(body))), "delete_cmd")
+        if body.get("user_id"):
+            deps.spawn(offer_delete(deps, Reply(deps, client, respond, origin(body))), "delete_cmd")
+
+    async def on_unknown(ack: AsyncAck, body: dict[str, Any]) -> None:
+        """A command the manifest does not (or no longer) declare: a 200 with a hint, so
+        Slack shows no "dispatch_failed" and does not count a failure."""
+        log.info("unknown slash command %r ignored", str(body.get("command") or "")[:40])
+        await ack(response_type="ephemeral", text=UNKNOWN_COMMAND)
 
     def origin(body: dict[str, Any]) -> Origin:
         return Origin.of_command(body, deps.slack.team_id)
 
     app.command(CREATE_COMMAND)(on_create)
     app.command(DELETE_COMMAND)(on_delete)
+    app.command(re.compile(".*"))(on_unknown)  # last: Bolt runs only the first match
 
 
 async def create_command(deps: Deps, ack: AsyncAck, body: dict[str, Any], reply: Reply) -> None:

@@ -1,6 +1,7 @@
 """Stream files attached in Slack into the author's assistant.
 
-The bot token is sent only to Slack's own hosts and to the host of SLACK_API_URL.
+The bot token is sent only to Slack's own hosts (over HTTPS) and to the host of
+SLACK_API_URL (over its scheme); any other link is refused before a connection is made.
 Slack answers a bad or missing token with 200 and an HTML login page, so the content
 type is checked before any byte is passed on.
 """
@@ -14,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from commander.errors import InvalidInput
+from commander.filetypes import safe_filename
 from commander.service import AddFilesResult, Commander, IncomingFile
 
 CHUNK_BYTES = 64 * 1024
@@ -34,11 +36,23 @@ def is_trusted_host(host: str | None, extra_host: str) -> bool:
     return any(host == d or host.endswith("." + d) for d in SLACK_DOMAINS)
 
 
+def is_trusted_url(url: str, api_url: str) -> bool:
+    """May the bot token go to `url`? Slack's hosts over HTTPS, SLACK_API_URL's over its scheme."""
+    try:
+        parts, api = urlsplit(url), urlsplit(api_url)
+        host = (parts.hostname or "").lower().rstrip(".")
+    except ValueError:  # e.g. a malformed IPv6 literal
+        return False
+    if host and host == (api.hostname or "").lower() and parts.scheme == api.scheme:
+        return True
+    return parts.scheme == "https" and is_trusted_host(host, "")
+
+
 class SlackFiles:
     def __init__(self, commander: Commander, bot_token: str, api_url: str) -> None:
         self.commander = commander
         self._token = bot_token
-        self._api_host = urlsplit(api_url).hostname or ""
+        self._api_url = api_url
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=120.0))
 
     async def close(self) -> None:
@@ -50,7 +64,7 @@ class SlackFiles:
         incoming: list[IncomingFile] = []
         refused: list[tuple[str, str]] = []
         for slack_file in files:
-            name = str(slack_file.get("name") or slack_file.get("title") or "file")
+            name = safe_filename(str(slack_file.get("name") or slack_file.get("title") or "file"))
             reason = self._unusable(slack_file)
             if reason:
                 refused.append((name, reason))
@@ -82,7 +96,7 @@ class SlackFiles:
         url = slack_file.get("url_private_download") or slack_file.get("url_private")
         if not url:
             return "Slack gave no download link for it"
-        if not is_trusted_host(urlsplit(str(url)).hostname, self._api_host):
+        if not is_trusted_url(str(url), self._api_url):
             return "its download link points outside Slack, so the bot will not fetch it"
         return None
 
@@ -90,7 +104,7 @@ class SlackFiles:
         try:
             async for chunk in self._download(url, html_ok):
                 yield chunk
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: e.g. a "\n" in it
             raise DownloadRefused(
                 f"downloading it from Slack failed ({type(exc).__name__})"
             ) from None
@@ -101,7 +115,7 @@ class SlackFiles:
             async with self._http.stream("GET", url, headers=headers) as response:
                 if response.is_redirect:
                     url = urljoin(url, response.headers.get("location", ""))
-                    if not is_trusted_host(urlsplit(url).hostname, self._api_host):
+                    if not is_trusted_url(url, self._api_url):
                         raise DownloadRefused("Slack redirected its download outside Slack")
                     continue
                 _check(response, html_ok)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -25,7 +26,15 @@ def register(app: AsyncApp, deps: Deps) -> None:
         team_id = str(body.get("team_id") or deps.slack.team_id)
         deps.spawn(publish_home(deps, client, team_id, str(event["user"])), "app_home_opened")
 
+    async def on_other_event(event: dict[str, Any]) -> None:
+        """An event type no listener handles (e.g. a new subscription in the manifest):
+        answered 200 so Slack neither retries it nor counts a delivery failure."""
+        log.debug("event %r ignored", str(event.get("type") or "")[:40])
+
     app.event("app_home_opened")(on_home_opened)
+    # Home registers last (handlers.registry), and Bolt runs only the first listener that
+    # matches: this catch-all must stay after every other event listener.
+    app.event(re.compile(".*"))(on_other_event)
 
 
 async def publish_home(

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.models.messages.chunk import MarkdownTextChunk, TaskUpdateChunk
 from slack_sdk.web.async_chat_stream import AsyncChatStream
@@ -26,7 +27,10 @@ log = logging.getLogger(__name__)
 
 STREAM_MAX_CHARS = 11_000  # per streamed message; longer answers continue in a new one
 FLUSH_CHARS = 1_000
-SLACK_ERRORS = (SlackApiError, SlackRequestError)
+# Slack's own refusals, and the transport failing after the SDK's retries ran out.
+SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
+MAX_SPLITS = 2  # msg_too_long: a part is split in halves at most twice (quarters)
+MIN_SPLIT_CHARS = 200
 TASK_STATUS = {"in_progress": "in_progress", "completed": "complete", "failed": "error"}
 
 
@@ -52,6 +56,7 @@ class SlackReply:
         self.on_stream = on_stream
         self.flush_interval_s = flush_interval_s
         self._stream: AsyncChatStream | None = None
+        self._saved_ts: str | None = None
         self._streamed_chars = 0
         self._pending = ""
         self._pending_chunks: list[TaskUpdateChunk] = []
@@ -59,6 +64,7 @@ class SlackReply:
         self._last_flush = 0.0
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._finished = False
         self.sent_any = False
 
     # --- text and progress --------------------------------------------------------
@@ -90,7 +96,9 @@ class SlackReply:
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(max(0.0, self._last_flush + self.flush_interval_s - time.monotonic()))
-        await self._flush()
+        # finish() cancels this timer: a batch already on its way (perhaps waiting out a
+        # Retry-After) must still arrive, before whatever finish() sends after it.
+        await asyncio.shield(self._flush())
 
     async def _flush(self) -> None:
         async with self._lock:
@@ -121,13 +129,17 @@ class SlackReply:
         await self._stream.append(chunks=all_chunks)
         self._streamed_chars += len(text)
         self.sent_any = True
-        if self._stream.ts:
+        if self._stream.ts and self._stream.ts != self._saved_ts:
+            # Once per streamed message, not per append: it is a database write.
+            self._saved_ts = self._stream.ts
             await self.on_stream(self._stream.ts)
 
     async def _fall_back(self, exc: Exception, text: str) -> None:
         error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error")
         log.warning("streaming refused (%s); falling back to chat.postMessage", error or exc)
-        self._fallback = [text]
+        # Deltas that arrived while the failed append was under way follow its text.
+        self._fallback = [text + self._pending]
+        self._pending, self._pending_chunks = "", []
         if self._stream is not None and self._stream.ts:
             await self._stop_stream()
 
@@ -144,28 +156,57 @@ class SlackReply:
     # --- ending ---------------------------------------------------------------------
 
     async def finish(self, footer: str = "") -> None:
+        """End the reply; only the first call counts (a failed turn has already ended it)."""
+        if self._finished:
+            return
+        self._finished = True
         if self._timer is not None:
             self._timer.cancel()
         self._pending += footer
         await self._flush()
         if self._fallback is not None:
+            self._fallback.append(self._pending)
+            self._pending = ""
             await self.post("".join(self._fallback))
         elif self._stream is not None:
             await self._stop_stream()
 
     async def fail(self, message: str) -> None:
         """End the turn with one short sentence, whatever state the stream is in."""
-        await self.finish(("\n\n" if self.sent_any else "") + f":warning: {message}")
+        queued = self._pending + "".join(self._fallback or [])
+        shown = self.sent_any or bool(queued.strip())
+        await self.finish(("\n\n" if shown else "") + f":warning: {message}")
 
     async def post(self, markdown: str) -> None:
         """Post text as ordinary messages, split within Slack's limits."""
         for part in split_markdown(markdown):
-            if not part.strip():
-                continue
+            if part.strip():
+                await self._post_part(part)
+
+    async def _post_part(self, part: str, splits: int = 0) -> None:
+        """One message; when Slack finds it too long, its halves, a bounded number of times."""
+        try:
             await self.client.chat_postMessage(
                 channel=self.target.channel,
                 thread_ts=self.target.thread_ts,
                 text=part[:3000],
                 blocks=[{"type": "markdown", "text": part}],
             )
-            self.sent_any = True
+        except SlackApiError as exc:
+            too_long = _error_code(exc) == "msg_too_long"
+            if not too_long or splits >= MAX_SPLITS or len(part) < MIN_SPLIT_CHARS:
+                raise
+            log.info("Slack found a %d-character message too long; splitting it", len(part))
+            for piece in split_markdown(part, len(part) // 2 + 1):
+                if piece.strip():
+                    await self._post_part(piece, splits + 1)
+            return
+        self.sent_any = True
+
+
+def _error_code(exc: SlackApiError) -> str | None:
+    response = getattr(exc, "response", None)
+    try:
+        return str(response["error"]) if response is not None else None
+    except (KeyError, TypeError):
+        return None

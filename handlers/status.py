@@ -12,6 +12,7 @@ import contextlib
 import logging
 from types import TracebackType
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.replies import SLACK_ERRORS, Target
@@ -28,6 +29,7 @@ class StatusKeeper:
         self.target = target
         self.enabled = enabled
         self._status = "is thinking…"
+        self._shown = False  # Slack accepted a status: it must be cleared at the end
         self._refresher: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> StatusKeeper:
@@ -75,6 +77,14 @@ class StatusKeeper:
                 status=status,
                 loading_messages=LOADING_MESSAGES if status else None,
             )
+        except SlackApiError as exc:
+            if exc.response.status_code == 200 and not self._shown:
+                # Refused before anything showed: not an assistant thread; stay quiet.
+                log.debug("setStatus refused (not an assistant thread?): %s", exc)
+                self.enabled = False
+            else:  # a failure left over after the SDK's retries: still clear it at the end
+                log.warning("setStatus failed: %s", exc.response.get("error"))
         except SLACK_ERRORS as exc:
-            log.debug("setStatus refused (not an assistant thread?): %s", exc)
-            self.enabled = False
+            log.warning("setStatus failed: %s", type(exc).__name__)
+        else:
+            self._shown = self._shown or bool(status)

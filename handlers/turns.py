@@ -6,7 +6,9 @@ closed first, with a note that the answer follows again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from typing import Any
 
 from slack_sdk.models.messages.chunk import MarkdownTextChunk
@@ -19,6 +21,7 @@ from commander.events import (
     GeneratedFile,
     TextDelta,
     ToolProgress,
+    TurnCompleted,
     TurnFailed,
 )
 from commander.jobs import RUNNING
@@ -28,6 +31,7 @@ from handlers import blocks
 from handlers.context import Deps, error_ref
 from handlers.replies import SLACK_ERRORS, SlackReply, Target
 from handlers.status import StatusKeeper
+from handlers.uploads import upload_to_thread
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,7 @@ NO_ASSISTANT_HINT = (
     "(or just `/assistant-create` for a form) and then talk to me here."
 )
 INTERRUPTED_NOTE = "\n\n_(Interrupted by a restart. The answer follows again below.)_"
+MAX_THREAD_PAGES = 5  # of 200 messages, read when looking for leftover streams
 
 
 class MessageJobs:
@@ -50,12 +55,14 @@ class MessageJobs:
         target = Target(
             payload["channel"], payload["thread_ts"], job.user_id, payload.get("user_team", "")
         )
-        if job.status == RUNNING:
-            await self._close_leftover_stream(job, target)
+        if job.status == RUNNING:  # the process that ran it died: tidy up after it first
+            await self._close_leftover_streams(job, target)
             if job.progress.get("answered"):
                 await self.deps.jobs.finish(job)
                 return
         if job.attempts >= MAX_ATTEMPTS:
+            if payload.get("is_dm"):
+                await self._clear_status(target)
             await self._say(target, f":warning: I could not answer this message (ref {job.id}).")
             await self.deps.jobs.finish(job, error="too many attempts")
             return
@@ -84,21 +91,33 @@ class MessageJobs:
             return
         text = payload.get("text", "")
         if payload.get("files"):
-            added = await self.deps.files.fetch_all(job.team_id, job.user_id, payload["files"])
-            await self._say(target, files_report(added))
+            names = await self._add_files(job, target)
             if not text:
                 return
-            if added.added:
-                names = ", ".join(f.original_name for f in added.added)
-                text += f"\n\n(I attached these files for you: {names})"
+            if names:
+                text += f"\n\n(I attached these files for you: {', '.join(names)})"
         if not text.strip():
             await self._say(target, "Your message is empty. Ask me something!")
             return
-        new_thread = await self.deps.threads.follow(job.team_id, target.channel, target.thread_ts)
+        # DMs reach the bot without being followed; of them only a DM thread's first turn
+        # needs to know it is new (for its title). Saves a database write per DM turn.
+        new_thread = (not payload.get("is_dm") or payload.get("in_thread")) and (
+            await self.deps.threads.follow(job.team_id, target.channel, target.thread_ts)
+        )
         title = (
             text[:60] if new_thread and payload.get("is_dm") and payload.get("in_thread") else ""
         )
         await self._turn(job, target, text, title)
+
+    async def _add_files(self, job: Job, target: Target) -> list[str]:
+        """Add the message's files once: a job resumed after a crash does not add them again."""
+        if "added_files" in job.progress:
+            return list(job.progress["added_files"])
+        added = await self.deps.files.fetch_all(job.team_id, job.user_id, job.payload["files"])
+        names = [f.original_name for f in added.added]
+        await self.deps.jobs.save_progress(job, added_files=names)
+        await self._say(target, files_report(added))
+        return names
 
     async def _turn(self, job: Job, target: Target, text: str, title: str) -> None:
         async def remember_stream(ts: str | None) -> None:
@@ -113,12 +132,16 @@ class MessageJobs:
             if title:
                 await status.set_title(title)
             resume = await self._resume_point(job)
-            async for event in self.deps.commander.ask(
-                job.team_id, job.user_id, text, resume=resume
-            ):
-                await self._show(event, reply, status, target, citations)
-            footer = f"\n\n_Sources: {', '.join(citations)}_" if citations else ""
-            await reply.finish(footer)
+            # Closed at once even when showing an event fails: the turn then saves where
+            # the thread stands and lets the user's next turn start.
+            events = self.deps.commander.ask(job.team_id, job.user_id, text, resume=resume)
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    await self._show(event, reply, status, target, citations)
+                    if isinstance(event, TurnCompleted):
+                        # Close the stream now, before the thread's bookkeeping in ask().
+                        await reply.finish(sources_footer(citations))
+            await reply.finish(sources_footer(citations))
         await self.deps.jobs.save_progress(job, answered=True, stream_ts=None)
 
     async def _resume_point(self, job: Job) -> Resume | None:
@@ -160,12 +183,8 @@ class MessageJobs:
 
     async def _upload(self, target: Target, file: GeneratedFile) -> None:
         try:
-            await self.client.files_upload_v2(
-                channel=target.channel,
-                thread_ts=target.thread_ts,
-                content=file.content,
-                filename=file.filename,
-                title=file.filename,
+            await upload_to_thread(
+                self.client, target.channel, target.thread_ts, file.filename, file.content
             )
         except SLACK_ERRORS as exc:
             log.warning("uploading %s to Slack failed: %s", file.filename, exc)
@@ -175,13 +194,77 @@ class MessageJobs:
         ts = job.progress.get("stream_ts")
         if not ts or job.progress.get("answered"):
             return
+        await self._stop_leftover(target, ts)
+        await self.deps.jobs.save_progress(job, stream_ts=None)
+
+    # --- recovery after a crash ---------------------------------------------------------
+
+    async def _close_leftover_streams(self, job: Job, target: Target) -> None:
+        """Stop every stream the dead process may have left open for this job.
+
+        The job records the stream it has open, but only once chat.startStream has
+        answered: a process killed while that call was under way leaves a stream no
+        record names. So when the turn had begun (its cursor is saved) and no stream is
+        recorded, the bot's messages in the thread after the user's message, from before
+        this process started, are stopped too; Slack refuses (harmlessly) the ones that
+        are not streaming. (Reading the thread is rate-limited: only then is it read.)"""
+        if job.progress.get("answered"):
+            return  # everything was shown and stopped before `answered` was recorded
+        leftovers = [job.progress["stream_ts"]] if job.progress.get("stream_ts") else []
+        if "cursor" in job.progress and not leftovers:
+            leftovers = await self._earlier_bot_messages(job, target)
+        for ts in leftovers:
+            await self._stop_leftover(target, ts)
+        await self.deps.jobs.save_progress(job, stream_ts=None)
+
+    async def _earlier_bot_messages(self, job: Job, target: Target) -> list[str]:
+        """ts of the bot's messages in the job's thread, after the user's message and
+        before this process started (later ones may be other jobs' live streams)."""
+        since = str(job.payload.get("ts") or target.thread_ts)
+        found: list[str] = []
+        cursor: str | None = None
+        for _ in range(MAX_THREAD_PAGES):
+            try:
+                page = await self.client.conversations_replies(
+                    channel=target.channel,
+                    ts=target.thread_ts,
+                    oldest=since,
+                    limit=200,
+                    cursor=cursor,
+                )
+            except SLACK_ERRORS as exc:  # e.g. no replies yet, or no history scope
+                log.info("could not read thread %s for leftover streams: %s", target.thread_ts, exc)
+                break
+            for message in page.get("messages") or []:
+                ts = str(message.get("ts") or "")
+                if (
+                    message.get("user") == self.deps.slack.bot_user_id
+                    and _ts_key(since) < _ts_key(ts) < _PROCESS_STARTED
+                ):
+                    found.append(ts)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return found
+
+    async def _stop_leftover(self, target: Target, ts: str) -> None:
         try:
             await self.client.chat_stopStream(
                 channel=target.channel, ts=ts, chunks=[MarkdownTextChunk(text=INTERRUPTED_NOTE)]
             )
         except SLACK_ERRORS as exc:
-            log.info("leftover stream %s was already closed: %s", ts, exc)
-        await self.deps.jobs.save_progress(job, stream_ts=None)
+            log.info("leftover message %s was not streaming: %s", ts, exc)
+        else:
+            log.info("closed stream %s left open by a stopped process", ts)
+
+    async def _clear_status(self, target: Target) -> None:
+        """The "is thinking…" a dead process set; its turn will not run again to clear it."""
+        try:
+            await self.client.assistant_threads_setStatus(
+                channel_id=target.channel, thread_ts=target.thread_ts, status=""
+            )
+        except SLACK_ERRORS as exc:
+            log.info("could not clear the status of %s: %s", target.thread_ts, exc)
 
     async def _say(self, target: Target, text: str, *, ephemeral: bool = False) -> None:
         try:
@@ -208,6 +291,10 @@ class MessageJobs:
             log.warning("could not post to Slack: %s", exc)
 
 
+def sources_footer(citations: list[str]) -> str:
+    return f"\n\n_Sources: {', '.join(citations)}_" if citations else ""
+
+
 def files_report(result: AddFilesResult) -> str:
     lines = []
     if result.added:
@@ -216,3 +303,16 @@ def files_report(result: AddFilesResult) -> str:
     for name, reason in result.rejected:
         lines.append(f":no_entry_sign: Not added: `{name}`: {reason}.")
     return "\n".join(lines) or "No files were attached."
+
+
+def _ts_key(ts: str) -> tuple[int, int]:
+    """A Slack ts ("1700000000.000123") as integers, for exact comparisons."""
+    seconds, _, micros = ts.partition(".")
+    try:
+        return int(seconds or 0), int((micros + "000000")[:6])
+    except ValueError:
+        return 0, 0
+
+
+# Streams a dead process left behind started before this one (Slack's ts are wall-clock).
+_PROCESS_STARTED = _ts_key(f"{time.time():.6f}")

@@ -50,8 +50,11 @@ def core_env(fake_openai: FakeOpenAI, tmp_path: Path, **extra: str) -> dict[str,
     }
 
 
-def openai_client(fake: FakeOpenAI) -> AsyncOpenAI:
-    return AsyncOpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=2)
+def openai_client(fake: FakeOpenAI, timeout: float | None = None) -> AsyncOpenAI:
+    """`timeout`: seconds for every request (None: the SDK's default)."""
+    if timeout is None:
+        return AsyncOpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=2)
+    return AsyncOpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=2, timeout=timeout)
 
 
 @pytest.fixture
@@ -96,6 +99,8 @@ async def start_bot(
     fake_slack: FakeSlack,
     tmp_path: Path,
     market: FakeMarket | None = None,
+    *,
+    openai_timeout: float | None = None,
     **extra_env: str,
 ) -> BotHarness:
     from bot.app import Bot
@@ -108,7 +113,9 @@ async def start_bot(
         "SLACK_API_URL": fake_slack.api_url,
     }
     bot = await Bot.create(
-        load_settings(env), openai_client=openai_client(fake_openai), market=market or FakeMarket()
+        load_settings(env),
+        openai_client=openai_client(fake_openai, openai_timeout),
+        market=market or FakeMarket(),
     )
     runner = web.AppRunner(bot.web_app(), access_log=None)
     await runner.setup()

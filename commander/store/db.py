@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -45,6 +46,47 @@ def _begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+class WriteLock:
+    """One holder at a time; urgent waiters are served before routine ones, each in
+    order of arrival. Under load dozens of bookkeeping writes of running turns queue
+    here, and an acknowledgement must not wait behind all of them."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._routine: deque[asyncio.Future[None]] = deque()
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        await self._acquire(urgent)
+        try:
+            yield
+        finally:
+            self._hand_on()
+
+    async def _acquire(self, urgent: bool) -> None:
+        if not self._held:
+            self._held = True
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._routine).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._hand_on()  # the lock was handed to us as we were cancelled
+            raise
+
+    def _hand_on(self) -> None:
+        for queue in (self._urgent, self._routine):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # ownership passes on; _held stays True
+                    return
+        self._held = False
+
+
 def _alembic_config(connection: Connection) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -68,7 +110,7 @@ class Database:
             event.listen(self.write_engine.sync_engine, "begin", _begin_immediate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._write_lock = WriteLock() if self.is_sqlite else None
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (runs at every start)."""
@@ -81,14 +123,15 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A write transaction. On SQLite writers queue in-process first, so they wait
-        politely instead of racing for the file lock."""
+        politely instead of racing for the file lock; `urgent` writers (a message that
+        Slack waits to see acknowledged) go ahead of the queue."""
         if self._write_lock is None:
             async with self._write_sessions.begin() as session:
                 yield session
             return
-        async with self._write_lock, self._write_sessions.begin() as session:
+        async with self._write_lock.hold(urgent=urgent), self._write_sessions.begin() as session:
             yield session
 
     async def close(self) -> None:

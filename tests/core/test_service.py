@@ -522,3 +522,27 @@ async def test_resumed_turn_sends_a_message_that_never_landed(
     events = [e async for e in commander.ask(T, U, "question", resume=Resume(None))]
     assert text_of(events) == "You said: question"
     assert len(user_items(fake_openai, assistant.conversation_id)) == 1
+
+
+async def test_a_re_proposed_email_draft_reuses_the_pending_one(
+    fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
+    env = core_env(fake_openai, tmp_path, EMAIL_URI="http://127.0.0.1:9/never-called")
+    commander = await build_commander(
+        load_core_settings(env), client=openai_client(fake_openai), market=FakeMarket()
+    )
+    try:
+        await commander.create(T, U, instructions="x")
+        args = {"to": "a@example.com", "subject": "Hi", "content": "Hello there"}
+        fake_openai.script(FunctionCall("send_email", args), Text("Drafted."))
+        fake_openai.script(FunctionCall("send_email", args), Text("Drafted again."))
+        first = [
+            e for e in await collect(commander, "mail a") if type(e).__name__ == "EmailPending"
+        ]
+        again = [
+            e for e in await collect(commander, "mail a") if type(e).__name__ == "EmailPending"
+        ]
+        assert first[0].pending_id == again[0].pending_id
+        assert len((await commander.status(T, U)).pending_emails) == 1
+    finally:
+        await close_commander(commander)

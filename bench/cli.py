@@ -1,0 +1,182 @@
+"""`python -m bench [--quick | --smoke]`: the performance benchmark (see bench/__init__.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import figures as f
+from bench import procs, report
+
+FULL = f.Profile(
+    name="full",
+    runs=3,
+    warmup_turns=10,
+    stream_ttft_ms=500,
+    stream_tokens_per_s=20,
+    stream_tokens=300,
+    small_batch=50,
+    big_batch=200,
+    batch_rate=100,
+    probe_rate=100,
+    probe_every=1,
+    probe_tokens=20,
+    cpu_turns=200,
+    cpu_rate=20,
+    cpu_tokens=300,
+    tool_every=5,
+    file_mb=200,
+    cold_restarts=4,
+    conc_turns=500,
+    conc_ttft_ms=3000,
+    conc_deltas_per_s=3,
+    conc_deltas=30,
+    conc_chars_per_delta=40,
+    conc_rate=250,
+    conc_runs=3,
+    deadline_s=570,
+)
+QUICK = dataclasses.replace(
+    FULL,
+    name="quick",
+    warmup_turns=5,
+    stream_tokens=40,
+    batch_rate=150,
+    probe_rate=150,
+    probe_every=2,
+    probe_tokens=10,
+    cpu_turns=40,
+    cold_restarts=0,
+    conc_ttft_ms=2000,
+    conc_deltas_per_s=2,
+    conc_deltas=12,
+    conc_rate=300,
+    conc_runs=1,
+    deadline_s=115,
+)
+SMOKE = dataclasses.replace(
+    FULL,
+    name="smoke",
+    runs=1,
+    warmup_turns=2,
+    stream_ttft_ms=100,
+    stream_tokens_per_s=50,
+    stream_tokens=20,
+    small_batch=3,
+    big_batch=6,
+    batch_rate=50,
+    probe_rate=50,
+    probe_tokens=5,
+    cpu_turns=10,
+    cpu_rate=20,
+    cpu_tokens=50,
+    file_mb=5,
+    cold_restarts=0,
+    conc_turns=10,
+    conc_ttft_ms=300,
+    conc_deltas_per_s=20,
+    conc_deltas=5,
+    conc_chars_per_delta=20,
+    conc_rate=50,
+    conc_runs=1,
+    deadline_s=90,
+)
+SESSIONS = {
+    "zero_latency": f.zero_latency_session,
+    "streaming": f.streaming_session,
+    "concurrency": f.concurrency_session,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark `python -m bot` against the fake Slack and fake OpenAI.",
+    )
+    parser.add_argument("--quick", action="store_true", help="shorter turns, under 2 minutes")
+    parser.add_argument(
+        "--smoke", action="store_true", help="a tiny configuration for CI (~20 s), no thresholds"
+    )
+    parser.add_argument("--runs", type=int, help="runs per figure (default 3; smoke 1)")
+    parser.add_argument(
+        "--out", type=Path, default=procs.ROOT / "bench-results", help="results directory"
+    )
+    parser.add_argument(
+        "--bot-root",
+        type=Path,
+        default=procs.ROOT,
+        help="checkout whose `python -m bot` is measured (e.g. an older copy, for before/after)",
+    )
+    parser.add_argument("--keep-work", action="store_true", help="keep databases and logs")
+    return parser.parse_args(argv)
+
+
+def choose_profile(args: argparse.Namespace) -> f.Profile:
+    profile = SMOKE if args.smoke else QUICK if args.quick else FULL
+    if args.runs:
+        profile = dataclasses.replace(profile, runs=args.runs, conc_runs=args.runs)
+    return profile
+
+
+async def run_sessions(profile: f.Profile, work: Path) -> dict[str, Any]:
+    deadline = time.monotonic() + profile.deadline_s
+    results: dict[str, Any] = {}
+    for name, session in SESSIONS.items():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"the {profile.name} benchmark ran out of time before {name}")
+        print(f"[bench] {name} session…", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        async with asyncio.timeout(left):
+            results[name] = await session(profile, work / name)
+        results[name]["seconds"] = round(time.monotonic() - started, 1)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    profile = choose_profile(args)
+    procs.BOT_ROOT = args.bot_root.resolve()
+    out: Path = args.out
+    work = out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    started = time.time()
+    try:
+        sessions = asyncio.run(run_sessions(profile, work))
+    finally:
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    figs = report.figures(sessions)
+    result = {
+        "schema": 1,
+        "profile": profile.name,
+        "date": report.now_iso(),
+        "duration_s": round(time.time() - started, 1),
+        "machine": report.machine(),
+        "bot_root": str(procs.BOT_ROOT),
+        "config": dataclasses.asdict(profile),
+        "figures": figs,
+        "sessions": sessions,
+    }
+    text = json.dumps(result, indent=2) + "\n"
+    for name in ("latest", profile.name):
+        (out / f"{name}.json").write_text(text)
+        (out / f"{name}.md").write_text(report.markdown_table(figs, profile) + "\n")
+    print(report.text_table(figs, profile))
+    print(
+        f"\n{profile.name}: {result['duration_s']} s on {result['machine']['cpu']} "
+        f"×{result['machine']['nproc']}; JSON in {out / 'latest.json'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
