@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.guard import slack_request_guard
 from bot.settings import BotSettings
 from commander.jobs import JobRunner, JobStore, ThreadFollower
 from commander.runtime import build_commander, close_commander
@@ -153,6 +154,7 @@ class Bot:
 
     def web_app(self) -> web.Application:
         web_app = self.app.web_app(path="/slack/events", port=self.settings.slack.port)
+        web_app.middlewares.append(slack_request_guard(self.settings.slack))
         web_app.router.add_get("/healthz", _healthz)
         return web_app
 

@@ -74,12 +74,13 @@ async def accept_message(
     if not channel or not ts:
         return
     is_dm = event.get("channel_type") == "im" or str(channel).startswith("D")
-    team_id = str(
-        event.get("user_team") or event.get("team") or body.get("team_id") or deps.slack.team_id
-    )
+    # The author's own workspace keys their assistant (shared channels carry people of
+    # other workspaces); the channel's workspace keys the channel and its threads.
+    workspace = str(body.get("team_id") or deps.slack.team_id)
+    team_id = str(event.get("user_team") or event.get("team") or workspace)
     thread_ts = event.get("thread_ts")
     if not is_dm and not mentioned:
-        if not thread_ts or not await deps.threads.follows(team_id, channel, thread_ts):
+        if not thread_ts or not await deps.threads.follows(workspace, channel, thread_ts):
             return
     payload = {
         "channel": channel,
@@ -88,12 +89,13 @@ async def accept_message(
         "in_thread": bool(thread_ts),
         "is_dm": is_dm,
         "user_team": team_id,
+        "workspace": workspace,
         "text": valid_unicode(clean_user_text(event.get("text") or "", deps.slack.bot_user_id)),
         "files": [{k: f.get(k) for k in FILE_FIELDS} for f in event.get("files") or []],
     }
     try:
         job = await deps.jobs.enqueue(
-            f"msg:{team_id}:{channel}:{ts}", team_id, user, "message", payload
+            f"msg:{workspace}:{channel}:{ts}", team_id, user, "message", payload
         )
     except SQLAlchemyError as exc:
         # Not acknowledging is what keeps the message: Slack delivers it again later.

@@ -31,11 +31,13 @@ from handlers import blocks
 from handlers.context import Deps, error_ref
 from handlers.replies import SLACK_ERRORS, SlackReply, Target
 from handlers.status import StatusKeeper
+from handlers.text import split_markdown
 from handlers.uploads import upload_to_thread
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+SAY_MAX_CHARS = 3_000
 NO_ASSISTANT_HINT = (
     "You don't have an assistant yet. Run `/assistant-create <instructions>` "
     "(or just `/assistant-create` for a form) and then talk to me here."
@@ -102,7 +104,9 @@ class MessageJobs:
         # DMs reach the bot without being followed; of them only a DM thread's first turn
         # needs to know it is new (for its title). Saves a database write per DM turn.
         new_thread = (not payload.get("is_dm") or payload.get("in_thread")) and (
-            await self.deps.threads.follow(job.team_id, target.channel, target.thread_ts)
+            await self.deps.threads.follow(
+                payload.get("workspace", job.team_id), target.channel, target.thread_ts
+            )
         )
         title = (
             text[:60] if new_thread and payload.get("is_dm") and payload.get("in_thread") else ""
@@ -267,20 +271,23 @@ class MessageJobs:
             log.info("could not clear the status of %s: %s", target.thread_ts, exc)
 
     async def _say(self, target: Target, text: str, *, ephemeral: bool = False) -> None:
-        try:
-            if ephemeral:
-                await self.client.chat_postEphemeral(
-                    channel=target.channel,
-                    user=target.user_id,
-                    text=text,
-                    thread_ts=target.thread_ts,
-                )
-            else:
-                await self.client.chat_postMessage(
-                    channel=target.channel, thread_ts=target.thread_ts, text=text
-                )
-        except SLACK_ERRORS as exc:
-            log.warning("could not post to Slack: %s", exc)
+        """Plain text, split in parts Slack accepts (a file report can be long)."""
+        for part in split_markdown(text, limit=SAY_MAX_CHARS):
+            try:
+                if ephemeral:
+                    await self.client.chat_postEphemeral(
+                        channel=target.channel,
+                        user=target.user_id,
+                        text=part,
+                        thread_ts=target.thread_ts,
+                    )
+                else:
+                    await self.client.chat_postMessage(
+                        channel=target.channel, thread_ts=target.thread_ts, text=part
+                    )
+            except SLACK_ERRORS as exc:
+                log.warning("could not post to Slack: %s", exc)
+                return
 
     async def _post_blocks(self, target: Target, text: str, message_blocks: list[dict]) -> None:
         try:

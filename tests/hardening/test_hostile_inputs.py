@@ -4,7 +4,8 @@ the entry is about signatures, with the fake Slack and fake OpenAI behind the bo
 
 Status codes, as decided:
 - 401: the request is not provably from Slack (bad, missing or stale signature).
-- 400: signed but not parseable (not JSON / not form-encoded) — see the xfail entries.
+- 400: signed but not parseable (not JSON / not form-encoded), or without the fields Bolt
+  needs to route it (bot/guard.py answers before Bolt parses anything).
 - 404: signed but not a Slack request at all (empty, ``{}``, plain text, no event).
 - 413: a body over 1 MB (aiohttp's limit; Slack's payloads are far smaller).
 - 200: everything Slack can send, known or not: unknown commands, actions, views,
@@ -29,7 +30,7 @@ from sqlalchemy import select
 
 from commander.errors import AssistantExists, NoAssistant, PendingEmailNotFound
 from commander.store.models import Job, PendingEmail
-from handlers import blocks, ids
+from handlers import ids
 from handlers.actions import NOT_YOURS
 from handlers.commands import UNKNOWN_COMMAND
 from tests.conftest import SIGNING_SECRET, BotHarness, start_bot
@@ -67,10 +68,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 _shared_bot, bot = shared_bot_fixtures()
 
 Send = Callable[[BotHarness], Awaitable[httpx.Response]]
-NEEDS_HTTP_GUARD = (
-    "needs a guard in bot/app.py before Bolt parses the body (see docs/guarantees.md): "
-    "today aiohttp/Bolt answer 500"
-)
 
 
 def stale() -> int:
@@ -166,17 +163,14 @@ UNAUTHENTIC: list[Any] = [
     pytest.param(
         lambda bot: bot.send.event(message_im(A, "hi"), timestamp="not-a-number"),
         id="garbled-timestamp",
-        marks=pytest.mark.xfail(strict=True, reason=NEEDS_HTTP_GUARD),
     ),
     pytest.param(
         lambda bot: bot.send.post("{not json", JSON, signature="v0=forged"),
         id="unsigned-invalid-json",
-        marks=pytest.mark.xfail(strict=True, reason=NEEDS_HTTP_GUARD),
     ),
     pytest.param(
         lambda bot: raw_post(bot, b"\xff\xfe\x00garbage", {"Content-Type": JSON}),
         id="unsigned-non-utf8-bytes",
-        marks=pytest.mark.xfail(strict=True, reason=NEEDS_HTTP_GUARD),
     ),
 ]
 
@@ -211,19 +205,16 @@ MALFORMED: list[Any] = [
         lambda bot: bot.send.post("{not json", JSON),
         400,
         id="signed-invalid-json",
-        marks=pytest.mark.xfail(strict=True, reason=NEEDS_HTTP_GUARD),
     ),
     pytest.param(
         lambda bot: bot.send.post("[1, 2, 3]", JSON),
         400,
         id="signed-json-array",
-        marks=pytest.mark.xfail(strict=True, reason=NEEDS_HTTP_GUARD),
     ),
     pytest.param(
         lambda bot: bot.send.post("payload=%7Bnot-json", FORM),
         400,
         id="form-payload-not-json",
-        marks=pytest.mark.xfail(strict=True, reason=NEEDS_HTTP_GUARD),
     ),
     pytest.param(
         lambda bot: post_payload(
@@ -231,7 +222,6 @@ MALFORMED: list[Any] = [
         ),
         400,
         id="view-without-type",
-        marks=pytest.mark.xfail(strict=True, reason=NEEDS_HTTP_GUARD),
     ),
     pytest.param(
         lambda bot: post_payload(
@@ -239,7 +229,6 @@ MALFORMED: list[Any] = [
         ),
         400,
         id="button-with-empty-actions",
-        marks=pytest.mark.xfail(strict=True, reason=NEEDS_HTTP_GUARD),
     ),
     pytest.param(
         lambda bot: post_payload(
@@ -248,7 +237,6 @@ MALFORMED: list[Any] = [
         ),
         400,
         id="button-without-action-id",
-        marks=pytest.mark.xfail(strict=True, reason=NEEDS_HTTP_GUARD),
     ),
 ]
 
@@ -656,11 +644,6 @@ async def test_shared_channel_user_without_assistant_gets_only_a_private_hint(
     assert bot.slack.calls_to("chat.postMessage") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="followed threads are keyed by the author's team, not the channel's: a follow-up "
-    "by a user of another workspace in a shared channel is ignored (messages.py + turns.py)",
-)
 async def test_shared_channel_follow_up_by_another_workspace_is_answered(
     bot: BotHarness,
 ) -> None:
@@ -1074,11 +1057,6 @@ async def test_the_bot_token_goes_only_to_slack(bot: BotHarness) -> None:
     assert all(c.token == token for c in bot.slack.calls_to("download"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="turns.files_report builds one message of ~4,100 characters: msg_too_long, and "
-    "the user hears nothing (turns.py: cap or group the report)",
-)
 async def test_twenty_refused_files_with_long_names_still_get_a_report(bot: BotHarness) -> None:
     await create(bot)
     files = [_file(bot, f"{i:02}" + "x" * 200 + ".exe", b"MZ") for i in range(20)]
@@ -1402,8 +1380,3 @@ async def test_a_button_from_a_home_view_of_someone_else_does_nothing(bot: BotHa
     [publish] = bot.slack.calls_to("views.publish")
     assert publish.args["user_id"] == B, "only the presser's own Home is touched"
     assert NOT_YOURS in json.dumps(publish.args["view"])
-
-
-def test_button_values_are_owned() -> None:
-    """The email buttons carry owner:id; the parser never lets the id pick the owner."""
-    assert blocks.parse_owned_value(f"{A}:{B}:x") == (A, f"{B}:x")
