@@ -36,6 +36,14 @@ def to_provider_error(exc: Exception) -> ProviderError:
         return ProviderUnavailable("connection")
     if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
         detail = _api_message(exc)
+        missing = _unsupported_tool(detail)
+        if missing:
+            return ProviderBadRequest(
+                "tool_unsupported",
+                f"This AI endpoint does not support {missing}. Ask your Slack admin, or turn "
+                f"{missing} off for your assistant.",
+                status=exc.status_code,
+            )
         if "context" in detail.lower() and "length" in detail.lower():
             return ProviderBadRequest(
                 "context_length",
@@ -48,6 +56,17 @@ def to_provider_error(exc: Exception) -> ProviderError:
             return ProviderUnavailable("server_error", status=exc.status_code)
         return ProviderError("status", status=exc.status_code)
     return ProviderError("unknown")
+
+
+_TOOL_NAMES = {"file_search": "file search", "code_interpreter": "code interpreter"}
+
+
+def _unsupported_tool(detail: str) -> str | None:
+    """Some endpoints (e.g. Azure resources outside Foundry) lack hosted tools."""
+    lowered = detail.lower()
+    if "support" not in lowered and "not available" not in lowered:
+        return None
+    return next((name for key, name in _TOOL_NAMES.items() if key in lowered), None)
 
 
 def is_gone(exc: Exception) -> bool:

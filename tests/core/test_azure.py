@@ -54,3 +54,29 @@ def test_azure_without_a_key_signs_in_with_entra_id() -> None:
     assert str(client.base_url) == "https://example.openai.azure.com/openai/v1/"
     # The SDK asks the token provider for a fresh bearer token before each request.
     assert callable(client._api_key_provider)  # type: ignore[attr-defined]
+
+
+async def test_an_endpoint_without_a_hosted_tool_is_named_clearly(tmp_path: Path) -> None:
+    with FakeOpenAI(api_key=KEY) as fake:
+        settings = load_core_settings(
+            {
+                "AZURE_OPENAI_ENDPOINT": fake.base_url.removesuffix("/v1"),
+                "AZURE_OPENAI_API_KEY": KEY,
+                "AZURE_OPENAI_DEPLOYMENT": "d",
+                "DATABASE_URL": f"sqlite:///{tmp_path}/az.db",
+            }
+        )
+        commander = await build_commander(settings, market=FakeMarket())
+        try:
+            await commander.create("T1", "U1", instructions="x")
+            fake.faults.add(
+                path="/openai/v1/responses",
+                method="POST",
+                status=400,
+                message="The tool type 'file_search' is not supported for this resource.",
+            )
+            events = [e async for e in commander.ask("T1", "U1", "search my files")]
+            assert events[-1].kind == "tool_unsupported"
+            assert "does not support file search" in events[-1].user_message
+        finally:
+            await close_commander(commander)
