@@ -171,20 +171,26 @@ def _wait_ready(proc: Proc, timeout: float = 30.0) -> str:
     raise ProcessFailed(f"{proc.name} never printed READY")
 
 
-def start_fake_slack(workdir: Path) -> Proc:
+# Spawn in the main thread: PR_SET_PDEATHSIG fires when the *thread* that forked exits.
+# Waiting for READY / healthy may then happen in a worker thread.
+
+
+def spawn_fake_slack(workdir: Path) -> Proc:
     argv = [sys.executable, "-m", "tests.fakes.slack_server", "--port", "0"]
     argv += ["--bot-token", BOT_TOKEN, "--team-id", TEAM]
-    proc = _spawn("fake-slack", argv, base_env(workdir), workdir)
-    proc.url = _wait_ready(proc)  # http://127.0.0.1:PORT/api/
-    return proc
+    return _spawn("fake-slack", argv, base_env(workdir), workdir)
 
 
-def start_fake_openai(workdir: Path, ttft_ms: float, tokens_per_second: float) -> Proc:
+def spawn_fake_openai(workdir: Path, ttft_ms: float, tokens_per_second: float) -> Proc:
     argv = [sys.executable, "-m", "tests.fakes.openai_server", "--port", "0"]
     argv += ["--api-key", API_KEY, "--ttft-ms", str(ttft_ms)]
     argv += ["--tokens-per-second", str(tokens_per_second)]
-    proc = _spawn("fake-openai", argv, base_env(workdir), workdir)
-    proc.url = _wait_ready(proc)  # http://127.0.0.1:PORT/v1
+    return _spawn("fake-openai", argv, base_env(workdir), workdir)
+
+
+def wait_ready(proc: Proc) -> Proc:
+    """Wait for the fake's READY line; its URL (…/api/ or …/v1) goes to proc.url."""
+    proc.url = _wait_ready(proc)
     return proc
 
 
@@ -215,12 +221,17 @@ class BotConfig:
         return env
 
 
-def start_bot(config: BotConfig, workdir: Path, timeout: float = 30.0) -> tuple[Proc, float]:
-    """Start `python -m bot`; returns it and its cold start (spawn -> /healthz 200) in s."""
+def spawn_bot(config: BotConfig, workdir: Path) -> Proc:
+    """Start `python -m bot` in HTTP mode on a free port (proc.started_at: the spawn)."""
     port = free_port()
-    spawned = time.time()
     proc = _spawn("bot", [sys.executable, "-m", "bot"], config.env(port, workdir), workdir)
     proc.url = f"http://127.0.0.1:{port}"
+    return proc
+
+
+def wait_healthy(proc: Proc, timeout: float = 30.0) -> float:
+    """Wait for /healthz 200; returns the cold start (spawn -> 200) in seconds."""
+    spawned = proc.started_at
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=1.0) as client:
         while time.monotonic() < deadline:
@@ -228,7 +239,7 @@ def start_bot(config: BotConfig, workdir: Path, timeout: float = 30.0) -> tuple[
                 raise ProcessFailed(f"bot exited: {proc.output()[-3000:]}")
             try:
                 if client.get(f"{proc.url}/healthz").status_code == 200:
-                    return proc, time.time() - spawned
+                    return time.time() - spawned
             except httpx.TransportError:
                 pass
             time.sleep(0.005)

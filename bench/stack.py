@@ -23,9 +23,11 @@ from bench.procs import (
     BotConfig,
     Proc,
     seed,
-    start_bot,
-    start_fake_openai,
-    start_fake_slack,
+    spawn_bot,
+    spawn_fake_openai,
+    spawn_fake_slack,
+    wait_healthy,
+    wait_ready,
 )
 from tests.fakes.slack_events import message_im
 from tests.fakes.slack_requests import SlackRequestSender
@@ -103,11 +105,10 @@ class Stack:
 
     async def start(self) -> Stack:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.slack, self.openai = await asyncio.gather(
-            asyncio.to_thread(start_fake_slack, self.workdir),
-            asyncio.to_thread(
-                start_fake_openai, self.workdir, self.ttft_ms, self.tokens_per_second
-            ),
+        self.slack = spawn_fake_slack(self.workdir)
+        self.openai = spawn_fake_openai(self.workdir, self.ttft_ms, self.tokens_per_second)
+        await asyncio.gather(
+            asyncio.to_thread(wait_ready, self.slack), asyncio.to_thread(wait_ready, self.openai)
         )
         limits = httpx.Limits(max_connections=2000, max_keepalive_connections=2000)
         self._http = httpx.AsyncClient(timeout=60.0, limits=limits)
@@ -128,7 +129,8 @@ class Stack:
         )
 
     async def start_bot(self) -> float:
-        self.bot, cold = await asyncio.to_thread(start_bot, self.bot_config(), self.workdir)
+        self.bot = spawn_bot(self.bot_config(), self.workdir)
+        cold = await asyncio.to_thread(wait_healthy, self.bot)
         self.cold_starts.append(cold)
         if self._sender is not None:
             await self._sender.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -169,6 +170,9 @@ class Bot:
     async def close(self) -> None:
         if self.housekeeping is not None:
             self.housekeeping.cancel()
+            # Wait for it: closing the database under a running purge hangs aiosqlite.
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.housekeeping
         await self.runner.close()
         await self.deps.idle()
         await self.deps.files.close()

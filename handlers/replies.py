@@ -3,7 +3,9 @@
 Text streams through `chat_stream` (chat.startStream / appendStream / stopStream).
 The first words go out at once; after that, deltas are batched so each stream makes at
 most one append per `flush_interval_s`. When Slack refuses streaming, the reply falls
-back to ordinary messages, split to stay within Slack's limits.
+back to ordinary messages, split to stay within Slack's limits (and split further,
+a bounded number of times, if Slack still answers msg_too_long). A reply ends once: a
+failed turn's error replaces the normal ending rather than adding to it.
 """
 
 from __future__ import annotations

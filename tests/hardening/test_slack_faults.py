@@ -12,7 +12,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 
 from tests.conftest import BotHarness
-from tests.fakes.openai_steps import CodeInterpreterChart, Text
+from tests.fakes.openai_steps import CodeInterpreterChart, FileSearch, Text
 from tests.hardening.fault_checks import (
     ask,
     assert_clean_end,
@@ -193,8 +193,6 @@ async def test_refused_stream_with_sources_shows_them_once(bot: BotHarness) -> N
     await create(bot)
     refuse_streaming(bot)
     pdf = bot.slack.add_file("report.pdf", b"%PDF-1.7 report", "application/pdf", user="UA")
-    from tests.fakes.openai_steps import FileSearch
-
     bot.openai.script(FileSearch("It says hi.", filename="report.pdf"))
     event = await ask(bot, "summarise", files=[pdf])
     text = assert_clean_end(bot, event, answer="It says hi.")

@@ -1,0 +1,129 @@
+"""The pieces added for speed behave exactly like what they replace (no timing here)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from openai import AsyncOpenAI
+from openai._models import construct_type
+from openai.types.responses import ResponseStreamEvent
+
+from commander.store.db import WriteLock
+from commander.stream_events import EVENT_MODELS, fast_stream_events, parse_event
+
+RESPONSE = {
+    "id": "resp_1",
+    "object": "response",
+    "created_at": 1,
+    "model": "gpt-5.5",
+    "status": "completed",
+    "output": [
+        {
+            "type": "function_call",
+            "id": "fc_1",
+            "call_id": "call_1",
+            "name": "get_stock_price",
+            "arguments": '{"symbol": "MSFT"}',
+            "status": "completed",
+        }
+    ],
+    "parallel_tool_calls": True,
+    "tool_choice": "auto",
+    "tools": [],
+    "usage": {
+        "input_tokens": 3,
+        "output_tokens": 4,
+        "total_tokens": 7,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 0},
+    },
+}
+EVENTS: list[dict[str, Any]] = [
+    {
+        "type": "response.output_text.delta",
+        "item_id": "msg_1",
+        "output_index": 0,
+        "content_index": 0,
+        "delta": "Hello",
+        "sequence_number": 3,
+        "logprobs": [],
+    },
+    {
+        "type": "response.output_item.added",
+        "output_index": 0,
+        "sequence_number": 1,
+        "item": RESPONSE["output"][0],
+    },
+    {"type": "response.completed", "sequence_number": 9, "response": RESPONSE},
+]
+
+
+@pytest.mark.parametrize("data", EVENTS, ids=lambda d: d["type"])
+def test_events_parse_to_what_the_sdk_builds(data: dict[str, Any]) -> None:
+    client = fast_stream_events(AsyncOpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1"))
+    ours = client._process_response_data(data=data, cast_to=ResponseStreamEvent, response=None)
+    sdks = construct_type(type_=ResponseStreamEvent, value=data)
+    assert type(ours) is type(sdks)
+    assert ours == sdks
+
+
+def test_a_delta_takes_the_fast_path() -> None:
+    event = parse_event(EVENTS[0])
+    assert event is not None and event.delta == "Hello"  # type: ignore[attr-defined]
+
+
+def test_unusual_events_are_left_to_the_sdk() -> None:
+    assert parse_event({"type": "response.some_future_event", "x": 1}) is None
+    assert parse_event({"type": "response.output_text.delta", "delta": 5}) is None
+    assert parse_event(["not", "an", "event"]) is None
+    assert "response.output_text.delta" in EVENT_MODELS
+
+
+async def test_urgent_writers_go_before_queued_routine_ones() -> None:
+    lock = WriteLock()
+    order: list[str] = []
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def writer(name: str, urgent: bool) -> None:
+        async with lock.hold(urgent=urgent):
+            order.append(name)
+            if name == "first":
+                holding.set()
+                await release.wait()
+
+    first = asyncio.create_task(writer("first", False))
+    await holding.wait()
+    others = [
+        asyncio.create_task(writer("routine-1", False)),
+        asyncio.create_task(writer("routine-2", False)),
+        asyncio.create_task(writer("urgent", True)),
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(first, *others)
+    assert order == ["first", "urgent", "routine-1", "routine-2"]
+
+
+async def test_a_cancelled_waiter_does_not_keep_the_lock() -> None:
+    lock = WriteLock()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with lock.hold():
+            await release.wait()
+
+    held = asyncio.create_task(holder())
+    await asyncio.sleep(0)
+    waiter = asyncio.create_task(lock.hold(urgent=True).__aenter__())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    release.set()
+    await held
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    async with asyncio.timeout(1):
+        async with lock.hold():
+            pass
