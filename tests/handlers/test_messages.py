@@ -177,9 +177,11 @@ async def test_files_are_streamed_from_slack_and_added(bot: BotHarness) -> None:
 async def test_a_login_page_instead_of_a_file_is_refused(bot: BotHarness) -> None:
     await create(bot)
     login = web.Application()
-    login.router.add_get(
-        "/{name}", lambda _r: web.Response(text="<html>Sign in</html>", content_type="text/html")
-    )
+
+    async def login_page(_request: web.Request) -> web.Response:
+        return web.Response(text="<html>Sign in</html>", content_type="text/html")
+
+    login.router.add_get("/{name}", login_page)
     runner = web.AppRunner(login)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
