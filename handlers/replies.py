@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 STREAM_MAX_CHARS = 11_000  # per streamed message; longer answers continue in a new one
 FLUSH_CHARS = 1_000
+ZWSP = "\u200b"
 # Slack's own refusals, and the transport failing after the SDK's retries ran out.
 SLACK_ERRORS = (SlackApiError, SlackRequestError, aiohttp.ClientError, TimeoutError)
 MAX_SPLITS = 2  # msg_too_long: a part is split in halves at most twice (quarters)
@@ -67,11 +68,13 @@ class SlackReply:
         self._timer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._finished = False
+        self._last_char = ""
         self.sent_any = False
 
     # --- text and progress --------------------------------------------------------
 
     async def text(self, delta: str) -> None:
+        delta = self._defuse_mentions(delta)
         if self._fallback is not None:
             self._fallback.append(delta)
             return
@@ -80,6 +83,16 @@ class SlackReply:
             await self._flush()
         else:
             self._schedule()
+
+    def _defuse_mentions(self, delta: str) -> str:
+        """Model text must not ping a channel: `<!here>`, `<!channel>`, `<!everyone>` and
+        group mentions lose their meaning (a zero-width space after the `<`), also when
+        the `<` and the `!` arrive in different deltas."""
+        if self._last_char == "<" and delta.startswith("!"):
+            delta = ZWSP + delta
+        delta = delta.replace("<!", "<" + ZWSP + "!")
+        self._last_char = delta[-1:] or self._last_char
+        return delta
 
     async def progress(self, event: ToolProgress) -> None:
         if self._fallback is not None:

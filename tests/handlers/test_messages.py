@@ -322,3 +322,14 @@ async def test_restart_in_the_middle_of_a_turn_resumes_and_closes_the_stream(
         assert job.status == "done" and job.attempts == 2
     finally:
         await second.stop()
+
+
+async def test_model_text_cannot_ping_the_channel(bot: BotHarness) -> None:
+    await create(bot)
+    bot.openai.script(Text("Hey <!channel> and <!here|here>, also <!subteam^S1>", chunk=1))
+    mention = app_mention(A, "<@UBOT> announce it", channel="C1")
+    await bot.send.event(mention)
+    await bot.idle()
+    text = bot.slack.thread_text("C1", mention["ts"])
+    assert "Hey" in text and "channel>" in text
+    assert "<!" not in text
