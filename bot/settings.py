@@ -24,10 +24,6 @@ class SlackSettings:
     def socket_mode(self) -> bool:
         return self.app_token is not None
 
-    @property
-    def api_host(self) -> str:
-        return urlsplit(self.api_url).hostname or ""
-
 
 @dataclass(frozen=True)
 class BotSettings:

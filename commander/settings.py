@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from sqlalchemy.engine import make_url
@@ -156,10 +155,3 @@ def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
         email_uri=_first(env, "EMAIL_URI"),
         limits=load_limits(env),
     )
-
-
-def sqlite_path(database_url: str) -> Path | None:
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return Path(url.database)

@@ -441,10 +441,6 @@ def email_confirmation(
     ]
 
 
-def email_confirmation_text(to: Sequence[str], subject: str) -> str:
-    return truncate(f"Send this email to {', '.join(to)}? Subject: {subject}", 300)
-
-
 def email_outcome(summary: str, to: Sequence[str], subject: str) -> list[Block]:
     return [section(summary), context(email_summary(to, subject))]
 

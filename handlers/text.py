@@ -15,10 +15,6 @@ def clean_user_text(text: str, bot_user_id: str) -> str:
     return html.unescape(text).strip()
 
 
-def escape_mrkdwn(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _cut_point(text: str, limit: int) -> int:
     for separator in ("\n\n", "\n", " "):
         cut = text.rfind(separator, limit // 2, limit)
