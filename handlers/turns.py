@@ -88,7 +88,8 @@ class MessageJobs:
     async def _run(self, job: Job, target: Target) -> None:
         payload = job.payload
         commander = self.deps.commander
-        if await commander.get(job.team_id, job.user_id) is None:
+        assistant = await commander.get(job.team_id, job.user_id)
+        if assistant is None:
             await self._say(target, NO_ASSISTANT_HINT, ephemeral=not payload.get("is_dm"))
             return
         text = payload.get("text", "")
@@ -111,7 +112,7 @@ class MessageJobs:
         title = (
             text[:60] if new_thread and payload.get("is_dm") and payload.get("in_thread") else ""
         )
-        await self._turn(job, target, text, title)
+        await self._turn(job, target, text, title, assistant.last_item_id)
 
     async def _add_files(self, job: Job, target: Target) -> list[str]:
         """Add the message's files once: a job resumed after a crash does not add them again."""
@@ -123,7 +124,9 @@ class MessageJobs:
         await self._say(target, files_report(added))
         return names
 
-    async def _turn(self, job: Job, target: Target, text: str, title: str) -> None:
+    async def _turn(
+        self, job: Job, target: Target, text: str, title: str, cursor: str | None
+    ) -> None:
         async def remember_stream(ts: str | None) -> None:
             await self.deps.jobs.save_progress(job, stream_ts=ts)
 
@@ -135,7 +138,7 @@ class MessageJobs:
         async with status:
             if title:
                 await status.set_title(title)
-            resume = await self._resume_point(job)
+            resume = await self._resume_point(job, cursor)
             # Closed at once even when showing an event fails: the turn then saves where
             # the thread stands and lets the user's next turn start.
             events = self.deps.commander.ask(job.team_id, job.user_id, text, resume=resume)
@@ -148,12 +151,11 @@ class MessageJobs:
             await reply.finish(sources_footer(citations))
         await self.deps.jobs.save_progress(job, answered=True, stream_ts=None)
 
-    async def _resume_point(self, job: Job) -> Resume | None:
+    async def _resume_point(self, job: Job, cursor: str | None) -> Resume | None:
         """The thread's position before this job's turn, saved on its first attempt."""
         if "cursor" in job.progress:
             return Resume(job.progress["cursor"])
-        assistant = await self.deps.commander.require(job.team_id, job.user_id)
-        await self.deps.jobs.save_progress(job, cursor=assistant.last_item_id)
+        await self.deps.jobs.save_progress(job, cursor=cursor)
         return None
 
     async def _show(
