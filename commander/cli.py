@@ -19,7 +19,8 @@ from commander.events import (
     ToolProgress,
     TurnFailed,
 )
-from commander.runtime import open_commander, quiet_http_loggers
+from commander.logs import configure_logging
+from commander.runtime import open_commander
 from commander.service import Commander, thread_label
 from commander.settings import ConfigError, load_core_settings
 
@@ -173,7 +174,7 @@ async def run(argv: list[str], out: TextIO, **build: Any) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"Configuration error: {exc}\n")
         return 2
-    quiet_http_loggers()
+    configure_logging(default_level="WARNING")
     try:
         async with open_commander(settings, **build) as commander:
             return await COMMANDS[args.command](commander, args, out)
