@@ -84,6 +84,7 @@ def configure_logging(env: Mapping[str, str] | None = None, *, default_level: st
         level=level if level in logging.getLevelNamesMapping() else default_level,
         handlers=[handler],
     )
+    logging.captureWarnings(True)  # Python warnings as log records: JSON too
     quiet_http_loggers()
     if log_format not in FORMATS:
         logging.getLogger(__name__).warning(
