@@ -149,6 +149,7 @@ class Cluster:
         self.signer = SlackRequestSender("http://127.0.0.1:1", SIGNING_SECRET, team_id=TEAM)
         self._client = httpx.AsyncClient(timeout=30)
         self._next = 0
+        self._db: asyncpg.Connection | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -180,6 +181,8 @@ class Cluster:
             instance.close()
         await self._client.aclose()
         await self.signer.aclose()
+        if self._db is not None:
+            await self._db.close()
 
     def logs(self) -> str:
         return "\n".join(instance.logs() for instance in self.instances)
@@ -261,19 +264,18 @@ class Cluster:
     # --- the shared database, as the test sees it -----------------------------------------
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        url = make_url(self.database_url)
-        conn = await asyncpg.connect(
-            host=url.host or "127.0.0.1",
-            port=url.port or 5432,
-            user=url.username or "postgres",
-            password=url.password,
-            database=url.database,
-            timeout=10,
-        )
-        try:
-            return list(await conn.fetch(sql, *args))
-        finally:
-            await conn.close()
+        """A query on the shared database, through the test's own connection."""
+        if self._db is None:
+            url = make_url(self.database_url)
+            self._db = await asyncpg.connect(
+                host=url.host or "127.0.0.1",
+                port=url.port or 5432,
+                user=url.username or "postgres",
+                password=url.password,
+                database=url.database,
+                timeout=10,
+            )
+        return list(await self._db.fetch(sql, *args))
 
     async def unfinished_jobs(self) -> list[asyncpg.Record]:
         try:
