@@ -68,13 +68,21 @@ async def _socket_mode(bot: Bot, stop: asyncio.Event) -> None:
     port = bot.settings.slack.port
     runner = await _listen(probe_app(bot.probes(handler.client.is_connected)), port)
     log.info("serving /healthz, /readyz and /metrics on port %d", port)
+    # Connecting retries until Slack answers; a stop request must not wait for that.
+    connecting = asyncio.create_task(_connect(handler))
     try:
-        await handler.connect_async()
-        log.info("connected to Slack in Socket Mode")
         await stop.wait()
     finally:
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
         await handler.close_async()
         await runner.cleanup()
+
+
+async def _connect(handler: TimedSocketModeHandler) -> None:
+    await handler.connect_async()
+    log.info("connected to Slack in Socket Mode")
 
 
 def fast_event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:

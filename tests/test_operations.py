@@ -4,11 +4,16 @@ in Socket Mode (against a fake Socket Mode endpoint over a real WebSocket)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.web.async_client import AsyncWebClient
@@ -17,9 +22,12 @@ from bot.probes import Probes, TimedSocketModeHandler, probe_app
 from commander.metrics import db_queue_stats
 from commander.store.db import Database
 from tests.conftest import BotHarness
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.openai_steps import Text
 from tests.fakes.slack_events import message_im
+from tests.fakes.slack_server import FakeSlack
 from tests.fakes.slack_socket import FakeSocketMode
+from tests.test_bot_process import bot_env, free_port, wait_healthy
 
 T, A = "T1", "UA"
 APP_TOKEN = "xapp-1-A1-test-app-token"
@@ -213,3 +221,41 @@ async def test_socket_mode_readiness_follows_the_connection_and_acks_are_timed(
             finally:
                 await handler.close_async()
             assert (await get(f"{url}/readyz")).status_code == 503
+
+
+@pytest.fixture
+def socket_mode_process(
+    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`python -m bot` in Socket Mode, where Slack does not let it connect (the fake Web
+    API has no apps.connections.open)."""
+    env = bot_env(fake_openai, fake_slack, tmp_path, port := free_port())
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path}/socket.db", SLACK_APP_TOKEN=APP_TOKEN)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+
+
+async def test_socket_mode_process_serves_probes_and_stops_while_not_connected(
+    socket_mode_process: tuple[subprocess.Popen[str], str],
+) -> None:
+    process, url = socket_mode_process
+    await wait_healthy(process, url)
+    ready = await get(f"{url}/readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {"ok": False, "reason": "not connected to Slack"}
+    assert "commander_ack_seconds_count" in (await scrape(url)).body
+    assert (await get(f"{url}/slack/events")).status_code == 404  # probes only
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(process.wait, 30) == 0
