@@ -11,6 +11,7 @@ from tests.cluster.checks import (
     assert_bar,
     assert_in_conversation_once,
     dm,
+    in_conversations,
     model_calls,
     thread,
 )
@@ -97,6 +98,8 @@ async def test_the_per_minute_limit_holds_across_instances(
         texts = [m.text for m in thread(fake_slack, event)]
         assert len(texts) == 1 and "2 messages in the last minute" in texts[0], texts
     assert len(model_calls(fake_openai)) == 2
+    assert_in_conversation_once(fake_openai, events[:2])
+    assert sum(in_conversations(fake_openai, e["text"]) for e in events[2:]) == 0
 
 
 async def test_concurrent_create_on_three_instances_makes_one_assistant(
@@ -132,3 +135,4 @@ async def test_concurrent_create_on_three_instances_makes_one_assistant(
     await cluster.deliver(question)
     await cluster.settle()
     assert_bar(fake_openai, fake_slack, [question], cluster.logs())
+    assert_in_conversation_once(fake_openai, [question])

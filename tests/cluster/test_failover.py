@@ -201,3 +201,4 @@ async def test_three_instances_started_at_once_on_an_empty_database(
         await cluster.deliver(event)
     await cluster.settle()
     assert_bar(fake_openai, fake_slack, questions, cluster.logs())
+    assert_in_conversation_once(fake_openai, questions)
