@@ -22,7 +22,8 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_events import message_im
 from tests.fakes.slack_requests import SlackRequestSender
 from tests.fakes.slack_server import FakeSlack
-from tests.test_bot_process import bot_env, free_port, wait_for, wait_healthy
+from tests.spawn import Spawned, spawn_bot
+from tests.test_bot_process import wait_for, wait_healthy
 
 # Loggers that only log while a message job runs.
 JOB_LOGGERS = {"handlers.replies", "commander.turn"}
@@ -36,29 +37,13 @@ def json_lines(output: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def json_bot(
-    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    env = bot_env(fake_openai, fake_slack, tmp_path, port := free_port())
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path}/json-logs.db", LOG_FORMAT="json")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        yield process, f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
+def json_bot(fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Spawned]:
+    with spawn_bot(fake_openai, fake_slack, tmp_path, LOG_FORMAT="json") as spawned:
+        yield spawned
 
 
 async def test_json_logs_of_a_real_process_carry_job_ids_and_no_text_or_secrets(
-    json_bot: tuple[subprocess.Popen[str], str], fake_openai: FakeOpenAI, fake_slack: FakeSlack
+    json_bot: Spawned, fake_openai: FakeOpenAI, fake_slack: FakeSlack
 ) -> None:
     process, url = json_bot
     secret_texts = ["my locker code is 7731-walrus", "tell nobody: plum-orbit-55"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,7 +25,8 @@ from tests.fakes.openai_steps import Text
 from tests.fakes.slack_events import message_im
 from tests.fakes.slack_server import FakeSlack
 from tests.fakes.slack_socket import FakeSocketMode
-from tests.test_bot_process import bot_env, free_port, wait_healthy
+from tests.spawn import Spawned, spawn_bot
+from tests.test_bot_process import wait_healthy
 
 T, A = "T1", "UA"
 APP_TOKEN = "xapp-1-A1-test-app-token"
@@ -226,29 +225,15 @@ async def test_socket_mode_readiness_follows_the_connection_and_acks_are_timed(
 @pytest.fixture
 def socket_mode_process(
     fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
+) -> Iterator[Spawned]:
     """`python -m bot` in Socket Mode, where Slack does not let it connect (the fake Web
     API has no apps.connections.open)."""
-    env = bot_env(fake_openai, fake_slack, tmp_path, port := free_port())
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path}/socket.db", SLACK_APP_TOKEN=APP_TOKEN)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        yield process, f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
+    with spawn_bot(fake_openai, fake_slack, tmp_path, SLACK_APP_TOKEN=APP_TOKEN) as spawned:
+        yield spawned
 
 
 async def test_socket_mode_process_serves_probes_and_stops_while_not_connected(
-    socket_mode_process: tuple[subprocess.Popen[str], str],
+    socket_mode_process: Spawned,
 ) -> None:
     process, url = socket_mode_process
     await wait_healthy(process, url)
