@@ -1,7 +1,9 @@
 """Throw-away PostgreSQL databases for tests, on the server TEST_POSTGRES_URL names.
 
-    url = create_postgres_database("t_abc")   # postgresql://…/t_abc, empty
-    drop_postgres_database("t_abc")            # also ends connections left open
+    name = new_database_name()                 # t_<unix time>_<random>
+    url = create_postgres_database(name)       # postgresql://…/t_…, empty
+    drop_postgres_database(name)               # also ends connections left open
+    drop_stale_postgres_databases(before)      # test databases named before that time
 
 Both are synchronous (they run their own event loop in a thread), so sync fixtures and
 async tests can use them alike.
@@ -13,6 +15,7 @@ import asyncio
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -40,7 +43,9 @@ def postgres_unavailable() -> str | None:
 
 
 def new_database_name(prefix: str = "t") -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+    """A fresh name that records when it was made, so that databases a killed test run
+    left behind can be told from those of a run still going."""
+    return f"{prefix}_{int(time.time())}_{uuid.uuid4().hex[:16]}"
 
 
 def create_postgres_database(name: str) -> str:
@@ -55,7 +60,24 @@ def drop_postgres_database(name: str) -> None:
     _run(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _admin(sql: str) -> None:
+def drop_stale_postgres_databases(before: float, prefix: str = "t") -> list[str]:
+    """Drop the test databases `new_database_name(prefix)` named before `before` (a Unix
+    time); returns their names."""
+    pattern = re.compile(rf"{re.escape(prefix)}_(\d+)_[0-9a-f]{{16}}")
+    rows = _run(
+        lambda: _admin("SELECT datname FROM pg_database WHERE NOT datistemplate", rows=True)
+    )
+    stale = [
+        name
+        for (name,) in rows
+        if (made := pattern.fullmatch(name)) is not None and int(made.group(1)) < before
+    ]
+    for name in stale:
+        drop_postgres_database(name)
+    return stale
+
+
+async def _admin(sql: str, *, rows: bool = False) -> list[tuple[object, ...]]:
     url = make_url(test_postgres_url())
     conn = await asyncpg.connect(
         host=url.host or "127.0.0.1",
@@ -66,7 +88,10 @@ async def _admin(sql: str) -> None:
         timeout=CONNECT_TIMEOUT_S,
     )
     try:
+        if rows:
+            return [tuple(row) for row in await conn.fetch(sql)]
         await conn.execute(sql)
+        return []
     finally:
         await conn.close()
 
