@@ -1,6 +1,7 @@
-"""Fixtures of the multi-instance tests: a new PostgreSQL database per test (skipped, with
-the reason, when the server TEST_POSTGRES_URL names is unreachable) and the cluster of
-bot processes on it (left behind by no test: every process is killed at teardown)."""
+"""Fixtures of the multi-instance tests: a new PostgreSQL database per test (as the shared
+`fresh_database` makes them: skipped with the reason when the server TEST_POSTGRES_URL
+names is unreachable, an error with REQUIRE_POSTGRES=1) and the cluster of bot processes
+on it (left behind by no test: every process is killed at teardown)."""
 
 from __future__ import annotations
 
@@ -10,27 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.cluster import Cluster
-from tests.dbs import (
-    create_postgres_database,
-    drop_postgres_database,
-    new_database_name,
-    postgres_unavailable,
-)
+from tests.conftest import fresh_database
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
 
 
 @pytest.fixture
-def cluster_database() -> Iterator[str]:
-    reason = postgres_unavailable()
-    if reason is not None:
-        pytest.skip(f"{reason}; set TEST_POSTGRES_URL to run the multi-instance tests")
-    name = new_database_name()
-    url = create_postgres_database(name)
-    try:
+def cluster_database(tmp_path: Path) -> Iterator[str]:
+    with fresh_database("postgresql", tmp_path) as url:
         yield url
-    finally:
-        drop_postgres_database(name)
 
 
 MakeCluster = Callable[..., Cluster]
