@@ -17,11 +17,11 @@ Spawned = tuple[subprocess.Popen[str], str]
 
 @contextmanager
 def spawn_bot(
-    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, **env: str
+    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, database_url: str, **env: str
 ) -> Iterator[Spawned]:
-    """The process (stdout and stderr together) and its base URL; SQLite in tmp_path."""
-    full_env = bot_env(fake_openai, fake_slack, tmp_path, port := free_port())
-    full_env.update(DATABASE_URL=f"sqlite:///{tmp_path}/spawned.db", **env)
+    """The process (stdout and stderr together, running in tmp_path) and its base URL."""
+    full_env = bot_env(fake_openai, fake_slack, database_url, port := free_port())
+    full_env.update(env)
     process = subprocess.Popen(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,

@@ -37,8 +37,10 @@ def json_lines(output: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def json_bot(fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path) -> Iterator[Spawned]:
-    with spawn_bot(fake_openai, fake_slack, tmp_path, LOG_FORMAT="json") as spawned:
+def json_bot(
+    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, database_url: str
+) -> Iterator[Spawned]:
+    with spawn_bot(fake_openai, fake_slack, tmp_path, database_url, LOG_FORMAT="json") as spawned:
         yield spawned
 
 

@@ -224,11 +224,13 @@ async def test_socket_mode_readiness_follows_the_connection_and_acks_are_timed(
 
 @pytest.fixture
 def socket_mode_process(
-    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path
+    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, database_url: str
 ) -> Iterator[Spawned]:
     """`python -m bot` in Socket Mode, where Slack does not let it connect (the fake Web
     API has no apps.connections.open)."""
-    with spawn_bot(fake_openai, fake_slack, tmp_path, SLACK_APP_TOKEN=APP_TOKEN) as spawned:
+    with spawn_bot(
+        fake_openai, fake_slack, tmp_path, database_url, SLACK_APP_TOKEN=APP_TOKEN
+    ) as spawned:
         yield spawned
 
 
