@@ -18,9 +18,10 @@ from bot.app import Bot, StartupError
 from bot.demo_market import market_from_env
 from bot.probes import TimedSocketModeHandler, probe_app
 from bot.settings import BotSettings, load_settings
-from commander.errors import CommanderError
+from commander.errors import CommanderError, DatabaseUnavailable
 from commander.logs import configure_logging
 from commander.settings import ConfigError
+from commander.store.single_process import only_process
 
 log = logging.getLogger("bot")
 
@@ -100,10 +101,16 @@ def main() -> None:
     configure_logging()
     try:
         settings = load_settings()
-        with asyncio.Runner(loop_factory=fast_event_loop()) as runner:
+        with (
+            only_process(settings.core.database_url),
+            asyncio.Runner(loop_factory=fast_event_loop()) as runner,
+        ):
             runner.run(serve(settings))
     except (ConfigError, StartupError) as exc:
         sys.stderr.write(f"Configuration error: {exc}\n")
+        sys.exit(2)
+    except DatabaseUnavailable as exc:
+        sys.stderr.write(f"Startup failed: {exc}\n")
         sys.exit(2)
     except CommanderError as exc:
         sys.stderr.write(f"Startup failed: {exc.user_message}\n")

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from dotenv import load_dotenv
 
-from commander.errors import CommanderError
+from commander.errors import CommanderError, DatabaseUnavailable
 from commander.events import (
     Citation,
     EmailPending,
@@ -178,6 +178,9 @@ async def run(argv: list[str], out: TextIO, **build: Any) -> int:
     try:
         async with open_commander(settings, **build) as commander:
             return await COMMANDS[args.command](commander, args, out)
+    except DatabaseUnavailable as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        return 2
     except CommanderError as exc:
         sys.stderr.write(f"Error: {exc.user_message}\n")
         return 1

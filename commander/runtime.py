@@ -21,8 +21,12 @@ async def build_commander(
     client: AsyncOpenAI | None = None,
     market: MarketData | None = None,
 ) -> Commander:
-    db = Database(settings.database_url)
-    await db.migrate()
+    db = Database(settings.database_url, settings.database_pool)
+    try:
+        await db.migrate()
+    except BaseException:
+        await db.close()
+        raise
     client = client or build_client(settings)
     endpoint_key = str(client.base_url)
     backend = ModelBackend(client, db, endpoint_key)
