@@ -88,6 +88,13 @@ class _Postgres:
         pytest.skip(f"{cls.unavailable}; set TEST_POSTGRES_URL to run the PostgreSQL tests")
 
 
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _Postgres.unavailable is not None:
+        terminalreporter.write_line(
+            f"PostgreSQL variants not run: {_Postgres.unavailable}", yellow=True, bold=True
+        )
+
+
 @contextlib.contextmanager
 def fresh_database(backend: str, folder: Path) -> Iterator[str]:
     """A new, empty database's URL, as a user would write it in DATABASE_URL."""
