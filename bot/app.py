@@ -121,12 +121,12 @@ class Bot:
         client = slack_client(settings)
         try:
             bot_user_id, team_id = await _identify(client)
+            commander: Commander = await build_commander(
+                settings.core, client=openai_client, market=market
+            )
         except BaseException:
             await _close_session(client)
             raise
-        commander: Commander = await build_commander(
-            settings.core, client=openai_client, market=market
-        )
         warm_up(commander.backend.turn_client)
         app = AsyncApp(
             client=client,
