@@ -12,13 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import API_KEY, BOT_TOKEN, SIGNING_SECRET
-from tests.dbs import (
-    create_postgres_database,
-    drop_postgres_database,
-    new_database_name,
-    postgres_unavailable,
-)
+from tests.conftest import API_KEY, BOT_TOKEN, SIGNING_SECRET, fresh_database
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.postgres_door import PostgresDoor
 from tests.fakes.slack_server import FakeSlack
@@ -82,16 +76,9 @@ def assert_one_sentence(done: subprocess.CompletedProcess[str], expected: str) -
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    reason = postgres_unavailable()
-    if reason:
-        pytest.skip(reason)
-    name = new_database_name("t_start")
-    url = create_postgres_database(name)
-    try:
+def pg_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_database("postgresql", tmp_path) as url:
         yield url
-    finally:
-        drop_postgres_database(name)
 
 
 def test_cli_on_a_closed_port(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
@@ -19,28 +20,16 @@ from commander.errors import DatabaseUnavailable
 from commander.store.db import MIGRATIONS, Database
 from commander.store.models import Assistant, Base
 from commander.store.urls import DEFAULT_POOL, PoolOptions
-from tests.dbs import (
-    create_postgres_database,
-    drop_postgres_database,
-    new_database_name,
-    postgres_unavailable,
-)
+from tests.conftest import fresh_database
 from tests.fakes.postgres_door import Certificates, PostgresDoor, write_certificates
 
 PASSWORD = "s3cr@t/pa ss"
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    reason = postgres_unavailable()
-    if reason:
-        pytest.skip(reason)
-    name = new_database_name("t_store")
-    url = create_postgres_database(name)
-    try:
+def pg_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_database("postgresql", tmp_path) as url:
         yield url
-    finally:
-        drop_postgres_database(name)
 
 
 @pytest.fixture
@@ -52,8 +41,6 @@ async def pg(pg_url: str) -> AsyncIterator[Database]:
 
 
 def head_revision() -> str:
-    from alembic.config import Config
-
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
