@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.guard import slack_request_guard
 from bot.settings import BotSettings
+from commander.api import mount_api, standalone_app
 from commander.jobs import JobRunner, JobStore, ThreadFollower
 from commander.runtime import build_commander, close_commander
 from commander.service import Commander
@@ -157,7 +158,15 @@ class Bot:
         web_app = self.app.web_app(path="/slack/events", port=self.settings.slack.port)
         web_app.middlewares.append(slack_request_guard(self.settings.slack))
         web_app.router.add_get("/healthz", _healthz)
+        if self.settings.api is not None:
+            mount_api(web_app, self.deps.commander, self.settings.api)
         return web_app
+
+    def api_app(self) -> web.Application | None:
+        """In Socket Mode, the REST API (when API_KEYS is set) is served alone on PORT."""
+        if self.settings.api is None:
+            return None
+        return standalone_app(self.deps.commander, self.settings.api)
 
     async def idle(self) -> None:
         """Wait until every accepted piece of work has finished (tests, shutdown)."""

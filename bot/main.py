@@ -17,6 +17,7 @@ from dotenv import load_dotenv
 from bot.app import Bot, StartupError
 from bot.demo_market import market_from_env
 from bot.settings import BotSettings, load_settings
+from commander.api import serve_api
 from commander.errors import CommanderError
 from commander.runtime import quiet_http_loggers
 from commander.settings import ConfigError
@@ -59,7 +60,11 @@ async def _http(bot: Bot, stop: asyncio.Event) -> None:
     await runner.setup()
     site = web.TCPSite(runner, host=os.environ.get("HOST", "0.0.0.0"), port=bot.settings.slack.port)
     await site.start()
-    log.info("serving Slack requests over HTTP on port %d", bot.settings.slack.port)
+    log.info(
+        "serving Slack requests%s over HTTP on port %d",
+        " and the REST API" if bot.settings.api else "",
+        bot.settings.slack.port,
+    )
     try:
         await stop.wait()
     finally:
@@ -73,7 +78,12 @@ async def _socket_mode(bot: Bot, stop: asyncio.Event) -> None:
     await handler.connect_async()
     log.info("connected to Slack in Socket Mode")
     try:
-        await stop.wait()
+        api = bot.api_app()
+        if api is None:
+            await stop.wait()
+        else:
+            host = os.environ.get("HOST", "0.0.0.0")
+            await serve_api(api, host, bot.settings.slack.port, stop)
     finally:
         await handler.close_async()
 

@@ -128,3 +128,17 @@ class FollowedThread(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     thread_ts: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiTurn(Base):
+    """A turn an API caller is waiting for, on any instance; kept fresh by a heartbeat,
+    so a row left by a process that died stops counting once it goes stale."""
+
+    __tablename__ = "api_turns"
+    __table_args__ = (Index("ix_api_turns_owner", "team_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
