@@ -16,12 +16,13 @@ import asyncio
 import ipaddress
 import socket
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import aiohttp
+from aiohttp import ClientResponse
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.helpers import is_ip_address
 
@@ -47,7 +48,7 @@ class AddressRefused(Exception):
 
 def address_kind(ip: IPAddress) -> str | None:
     """Which non-public kind of address this is (IPv4 inside IPv6 included), or None."""
-    candidates: list[IPAddress] = [ip]
+    candidates: list[IPAddress] = []
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = [ip.ipv4_mapped, ip.sixtofour]
         if ip in _NAT64:
@@ -55,14 +56,15 @@ def address_kind(ip: IPAddress) -> str | None:
         if ip.teredo:
             embedded.extend(ip.teredo)
         candidates.extend(e for e in embedded if e is not None)
+    candidates.append(ip)  # after what it embeds: ::ffff:127.0.0.1 is loopback, not private
     for candidate in candidates:
         for kind, hit in (
             ("loopback", candidate.is_loopback),
             ("link-local", candidate.is_link_local),
             ("unspecified", candidate.is_unspecified),
             ("multicast", candidate.is_multicast),
-            ("private", candidate.is_private),
             ("reserved", candidate.is_reserved),
+            ("private", candidate.is_private),
             ("non-public", not candidate.is_global),
         ):
             if hit:
@@ -192,13 +194,29 @@ class UrlFetcher:
     def problem(self, url: str) -> str | None:
         return url_problem(url, self.policy)
 
-    def incoming(self, url: str, max_bytes: int) -> IncomingFile:
-        return IncomingFile(name_from_url(url), self._chunks(url, max_bytes))
-
-    async def _chunks(self, url: str, max_bytes: int) -> AsyncIterator[bytes]:
+    @asynccontextmanager
+    async def open(self, url: str, max_bytes: int) -> AsyncIterator[IncomingFile]:
+        """Follow `url` to the file and yield it, its body not yet read. The file is named
+        by Content-Disposition, else by the last URL's path, as a Slack upload by its name.
+        Raises FetchRefused when it cannot be had."""
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        with self._refusals():
+            response = await self._follow(url, deadline, max_bytes)
         try:
-            async for chunk in self._download(url, max_bytes):
-                yield chunk
+            disposition = response.content_disposition
+            name = (disposition.filename if disposition else None) or name_from_url(
+                str(response.url)
+            )
+            size = response.content_length
+            yield IncomingFile(safe_filename(name), self._body(response, max_bytes), size)
+        finally:
+            response.close()  # never back to the pool half-read
+
+    @contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """Failures of the transport, as reasons a caller can read (no internal details)."""
+        try:
+            yield
         except AddressRefused as exc:
             raise FetchRefused(str(exc)) from None
         except TimeoutError:
@@ -208,38 +226,45 @@ class UrlFetcher:
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             raise FetchRefused(f"it could not be fetched ({type(exc).__name__})") from None
 
-    async def _download(self, url: str, max_bytes: int) -> AsyncIterator[bytes]:
-        deadline = asyncio.get_running_loop().time() + self.timeout_s
+    async def _follow(self, url: str, deadline: float, max_bytes: int) -> ClientResponse:
         for _ in range(MAX_REDIRECTS + 1):
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 raise TimeoutError()
-            async with self._http().get(
+            response = await self._http().get(
                 url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=remaining)
-            ) as response:
-                if response.status in REDIRECTS and "Location" in response.headers:
-                    url = urljoin(url, response.headers["Location"])
-                    problem = self.problem(url)
-                    if problem:
-                        raise FetchRefused(f"it redirects to a link that is refused: {problem}")
-                    continue
-                _check(response, max_bytes)
-                size = 0
-                async for chunk in response.content.iter_chunked(CHUNK_BYTES):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FetchRefused(_too_large(max_bytes))
-                    yield chunk
-                return
+            )
+            if response.status in REDIRECTS and "Location" in response.headers:
+                response.close()
+                url = urljoin(url, response.headers["Location"])
+                problem = self.problem(url)
+                if problem:
+                    raise FetchRefused(f"it redirects to a link that is refused: {problem}")
+                continue
+            problem = _response_problem(response, max_bytes)
+            if problem:
+                response.close()
+                raise FetchRefused(problem)
+            return response
         raise FetchRefused(f"it redirects more than {MAX_REDIRECTS} times")
+
+    async def _body(self, response: ClientResponse, max_bytes: int) -> AsyncIterator[bytes]:
+        size = 0
+        with self._refusals():
+            async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise FetchRefused(_too_large(max_bytes))
+                yield chunk
 
 
 def _too_large(max_bytes: int) -> str:
     return f"it is larger than the {max_bytes // (1024 * 1024)} MB limit"
 
 
-def _check(response: Any, max_bytes: int) -> None:
+def _response_problem(response: ClientResponse, max_bytes: int) -> str | None:
     if response.status != 200:
-        raise FetchRefused(f"its server answered {response.status}")
+        return f"its server answered {response.status}"
     if response.content_length is not None and response.content_length > max_bytes:
-        raise FetchRefused(_too_large(max_bytes))
+        return _too_large(max_bytes)
+    return None

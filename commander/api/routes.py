@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from commander.api.fetch import UrlFetcher
+from commander.api.fetch import FetchRefused, UrlFetcher
 from commander.api.models import (
     USER_NAME_PATTERN,
     AssistantInfo,
@@ -130,10 +130,14 @@ async def create(request: web.Request) -> web.Response:
     for url in body.fileURLs:
         problem = fetcher.problem(url)
         if problem is None:
-            incoming = fetcher.incoming(url, commander.limits.max_file_bytes)
-            result = await commander.add_files(team, body.userName, [incoming])
-            file_ids.extend(f.provider_file_id for f in result.added if f.provider_file_id)
-            problem = result.rejected[0][1] if result.rejected else None
+            try:
+                async with fetcher.open(url, commander.limits.max_file_bytes) as incoming:
+                    result = await commander.add_files(team, body.userName, [incoming])
+            except FetchRefused as exc:
+                problem = exc.user_message
+            else:
+                file_ids.extend(f.provider_file_id for f in result.added if f.provider_file_id)
+                problem = result.rejected[0][1] if result.rejected else None
         if problem:
             refused.append(RefusedFile(url=url, reason=problem))
     return _ok(

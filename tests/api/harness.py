@@ -106,6 +106,8 @@ class FileServer:
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         self.hits.append(request.path_qs)
         name = request.match_info["name"]
+        if name.startswith("missing"):
+            raise web.HTTPNotFound()
         if name == "redirect":
             raise web.HTTPFound(request.query["to"])
         if name == "slow.pdf":  # headers, a few bytes, then nothing until the test ends
@@ -133,7 +135,7 @@ class FileServer:
             return web.Response(text="a,b\n1,2\n", content_type="text/csv")
         if name.endswith(".txt"):
             return web.Response(text="plain notes\n", content_type="text/plain")
-        raise web.HTTPNotFound()
+        return web.Response(body=b"MZ\x90\x00", content_type="application/octet-stream")
 
 
 @dataclass
