@@ -16,22 +16,13 @@ from dotenv import load_dotenv
 
 from bot.app import Bot, StartupError
 from bot.demo_market import market_from_env
+from bot.probes import TimedSocketModeHandler, probe_app
 from bot.settings import BotSettings, load_settings
-from commander.api import serve_api
 from commander.errors import CommanderError
-from commander.runtime import quiet_http_loggers
+from commander.logs import configure_logging
 from commander.settings import ConfigError
 
 log = logging.getLogger("bot")
-
-
-def configure_logging() -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=level if level in logging.getLevelNamesMapping() else "INFO",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    quiet_http_loggers()
 
 
 async def serve(settings: BotSettings) -> None:
@@ -55,15 +46,17 @@ async def serve(settings: BotSettings) -> None:
         await bot.close()
 
 
-async def _http(bot: Bot, stop: asyncio.Event) -> None:
-    runner = web.AppRunner(bot.web_app(), access_log=None)
+async def _listen(app: web.Application, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host=os.environ.get("HOST", "0.0.0.0"), port=bot.settings.slack.port)
-    await site.start()
+    await web.TCPSite(runner, host=os.environ.get("HOST", "0.0.0.0"), port=port).start()
+    return runner
+
+
+async def _http(bot: Bot, stop: asyncio.Event) -> None:
+    runner = await _listen(bot.web_app(), bot.settings.slack.port)
     log.info(
-        "serving Slack requests%s over HTTP on port %d",
-        " and the REST API" if bot.settings.api else "",
-        bot.settings.slack.port,
+        "serving Slack requests%s over HTTP on port %d", _and_api(bot), bot.settings.slack.port
     )
     try:
         await stop.wait()
@@ -72,20 +65,32 @@ async def _http(bot: Bot, stop: asyncio.Event) -> None:
 
 
 async def _socket_mode(bot: Bot, stop: asyncio.Event) -> None:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+    handler = TimedSocketModeHandler(bot.app, bot.settings.slack.app_token)
+    # Probes answer while connecting: /readyz says 503 until the socket is up.
+    port = bot.settings.slack.port
+    app = probe_app(bot.probes(handler.client.is_connected))
+    bot.add_api(app)
+    runner = await _listen(app, port)
+    log.info("serving /healthz, /readyz and /metrics%s on port %d", _and_api(bot), port)
+    # Connecting retries until Slack answers; a stop request must not wait for that.
+    connecting = asyncio.create_task(_connect(handler))
+    try:
+        await stop.wait()
+    finally:
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
+        await handler.close_async()
+        await runner.cleanup()
 
-    handler = AsyncSocketModeHandler(bot.app, bot.settings.slack.app_token)
+
+def _and_api(bot: Bot) -> str:
+    return " and the REST API" if bot.settings.api else ""
+
+
+async def _connect(handler: TimedSocketModeHandler) -> None:
     await handler.connect_async()
     log.info("connected to Slack in Socket Mode")
-    try:
-        api = bot.api_app()
-        if api is None:
-            await stop.wait()
-        else:
-            host = os.environ.get("HOST", "0.0.0.0")
-            await serve_api(api, host, bot.settings.slack.port, stop)
-    finally:
-        await handler.close_async()
 
 
 def fast_event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:

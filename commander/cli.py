@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -24,7 +23,8 @@ from commander.events import (
     ToolProgress,
     TurnFailed,
 )
-from commander.runtime import open_commander, quiet_http_loggers
+from commander.logs import configure_logging
+from commander.runtime import open_commander
 from commander.service import Commander, thread_label
 from commander.settings import ConfigError, load_core_settings
 
@@ -168,11 +168,6 @@ def _serve_options(args: argparse.Namespace) -> None:
     if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
         raise ConfigError(f"PORT must be a number between 1 and 65535, got {raw_port!r}.")
     args.port = int(raw_port)
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=level if level in logging.getLevelNamesMapping() else "INFO",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
 
 
 COMMANDS: dict[str, Command] = {
@@ -213,7 +208,8 @@ async def run(argv: list[str], out: TextIO, **build: Any) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"Configuration error: {exc}\n")
         return 2
-    quiet_http_loggers()
+    # A server reports that it is listening; one-shot admin commands stay quiet.
+    configure_logging(default_level="INFO" if args.command == "serve" else "WARNING")
     try:
         async with open_commander(settings, **build) as commander:
             return await COMMANDS[args.command](commander, args, out)

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from openai import AsyncOpenAI
 
 from commander.backend import ModelBackend, build_client
+from commander.logs import quiet_http_loggers  # noqa: F401 (re-exported)
 from commander.service import Commander
 from commander.settings import CoreSettings
 from commander.store.db import Database
 from commander.tools import EmailWebhook, MarketData, YFinanceMarketData, build_tools
-
-
-def quiet_http_loggers() -> None:
-    # httpx logs full request URLs at INFO; the email webhook URL may carry a key.
-    for name in ("httpx", "httpx2", "openai._base_client"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 async def build_commander(

@@ -4,6 +4,7 @@ API_KEYS. Also how API_KEYS is read."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -16,13 +17,15 @@ import pytest
 
 from commander.api.settings import load_api_settings, parse_api_keys
 from commander.settings import ConfigError
-from tests.api.harness import ACME_KEY, API_KEYS, GLOBEX_KEY, serve
+from tests.api.harness import ACME_KEY, API_KEYS, GLOBEX_KEY
 from tests.conftest import API_KEY, BotHarness, start_bot
 from tests.fakes.market import FakeMarket
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_events import message_im
 from tests.fakes.slack_server import FakeSlack
+from tests.spawn import Spawned, spawn_bot
 from tests.test_bot_process import ROOT, free_port, wait_healthy
+from tests.test_operations import APP_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ACME_KEY}"}
 
@@ -48,27 +51,36 @@ async def test_http_mode_serves_the_api_beside_slack_events(
 
 
 async def test_without_api_keys_there_is_no_api(bot: BotHarness) -> None:
-    assert bot.bot.settings.api is None and bot.bot.api_app() is None
+    assert bot.bot.settings.api is None
     async with httpx.AsyncClient(base_url=bot.url) as http:
         assert (await http.get("/api/openapi.json")).status_code == 404
         assert (await http.get("/api/status/U1", headers=AUTH)).status_code == 404
 
 
-async def test_socket_mode_serves_the_api_alone_on_port(
+@pytest.fixture
+def socket_mode_with_api(
     fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path
+) -> Iterator[Spawned]:
+    """`python -m bot` in Socket Mode (Slack does not let it connect; the API needs not)."""
+    with spawn_bot(
+        fake_openai, fake_slack, tmp_path, SLACK_APP_TOKEN=APP_TOKEN, API_KEYS=API_KEYS
+    ) as spawned:
+        yield spawned
+
+
+async def test_socket_mode_serves_the_api_on_port_beside_the_probes(
+    socket_mode_with_api: Spawned,
 ) -> None:
-    bot = await start_bot(fake_openai, fake_slack, tmp_path, FakeMarket(), API_KEYS=API_KEYS)
-    api = bot.bot.api_app()  # what bot/main.py serves on PORT in Socket Mode
-    assert api is not None
-    runner, url = await serve(api)
-    try:
-        async with httpx.AsyncClient(base_url=url) as http:
-            assert (await http.get("/healthz")).status_code == 200
-            assert (await http.get("/api/status/x", headers=AUTH)).status_code == 404
-            assert (await http.post("/slack/events", json={})).status_code == 404
-    finally:
-        await runner.cleanup()
-        await bot.stop()
+    process, url = socket_mode_with_api
+    await wait_healthy(process, url)
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        body = {"userName": "alice", "name": "n", "instructions": "i", "fileURLs": []}
+        assert (await http.post("/api/create", json=body, headers=AUTH)).status_code == 200
+        assert (await http.get("/api/status/alice", headers=AUTH)).status_code == 200
+        assert (await http.get("/api/status/alice")).status_code == 401
+        assert (await http.get("/slack/events")).status_code == 404
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(process.wait, 30) == 0
 
 
 def serve_env(fake_openai: FakeOpenAI, tmp_path: Path, port: int) -> dict[str, str]:
