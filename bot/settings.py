@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from commander.api.settings import ApiSettings, load_api_settings
 from commander.settings import ConfigError, CoreSettings, load_core_settings
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -29,6 +30,7 @@ class SlackSettings:
 class BotSettings:
     core: CoreSettings
     slack: SlackSettings
+    api: ApiSettings | None = None  # the REST API, served only when API_KEYS is set
 
 
 def _port(raw: str) -> int:
@@ -73,4 +75,6 @@ def load_slack_settings(env: Mapping[str, str]) -> SlackSettings:
 
 def load_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     env = os.environ if env is None else env
-    return BotSettings(core=load_core_settings(env), slack=load_slack_settings(env))
+    return BotSettings(
+        core=load_core_settings(env), slack=load_slack_settings(env), api=load_api_settings(env)
+    )
