@@ -14,6 +14,8 @@ from typing import Literal
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from commander.model_choice import ModelChoice, parse_allowed
+
 DEFAULT_MODEL = "gpt-5.5"
 DEFAULT_DATABASE_URL = "sqlite:///data/commander.db"
 MiB = 1024 * 1024
@@ -46,6 +48,12 @@ class CoreSettings:
     database_url: str
     email_uri: str | None = None
     limits: Limits = Limits()
+    # ALLOWED_MODELS: what people may pick; the first is `model`, the default.
+    allowed_models: tuple[ModelChoice, ...] = ()
+
+    @property
+    def model_choices(self) -> tuple[ModelChoice, ...]:
+        return self.allowed_models or parse_allowed(None, self.model)
 
     @property
     def uses_entra_id(self) -> bool:
@@ -146,6 +154,8 @@ def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
         model = _first(env, "OPENAI_MODEL") or DEFAULT_MODEL
         provider = "openai"
     database_url = normalise_database_url(_first(env, "DATABASE_URL") or DEFAULT_DATABASE_URL)
+    allowed = parse_allowed(_first(env, "ALLOWED_MODELS"), model)
+    model = allowed[0].name
     return CoreSettings(
         provider=provider,
         model=model,
@@ -154,4 +164,5 @@ def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
         database_url=database_url,
         email_uri=_first(env, "EMAIL_URI"),
         limits=load_limits(env),
+        allowed_models=allowed,
     )
