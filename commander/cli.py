@@ -1,4 +1,4 @@
-"""Admin CLI: `python -m commander {chat,list,show,delete,doctor,prune}`."""
+"""Admin CLI: `python -m commander {chat,list,show,delete,doctor,prune,feedback}`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from commander.events import (
     ToolProgress,
     TurnFailed,
 )
+from commander.feedback_report import report, since_date
 from commander.runtime import open_commander, quiet_http_loggers
 from commander.service import Commander, thread_label
 from commander.settings import ConfigError, load_core_settings
@@ -139,7 +140,12 @@ async def _print_turn(
     out.write("\n")
 
 
+async def cmd_feedback(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    return await report(commander.answers, args.since, args.csv, out)
+
+
 COMMANDS: dict[str, Command] = {
+    "feedback": cmd_feedback,
     "chat": cmd_chat,
     "list": cmd_list,
     "show": cmd_show,
@@ -162,6 +168,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor")
     prune = sub.add_parser("prune")
     prune.add_argument("--delete", action="store_true", help="remove what is found")
+    feedback = sub.add_parser("feedback", help="votes on answers, and recent 👎 with comments")
+    feedback.add_argument("--since", type=since_date, help="YYYY-MM-DD")
+    feedback.add_argument("--csv", action="store_true", help="CSV instead of a table")
     return root
 
 
