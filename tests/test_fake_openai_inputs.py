@@ -42,7 +42,7 @@ def user(*parts: dict[str, Any]) -> dict[str, Any]:
 
 
 async def test_image_and_pdf_inputs_are_seen_and_stored_typed(
-    client: AsyncOpenAI,
+    client: AsyncOpenAI,  # noqa: F811
     fake: FakeOpenAI,  # noqa: F811
 ) -> None:
     conversation = await client.conversations.create()

@@ -16,7 +16,7 @@ from commander.store.answer_models import Answer, FeedbackVote
 from handlers import ids
 from tests.conftest import BotHarness, core_env, start_bot
 from tests.fakes.openai_media import simple_pdf
-from tests.fakes.openai_steps import TINY_PNG, Gate, SeeInputs, Text, WebSearch, tiny_png
+from tests.fakes.openai_steps import Gate, SeeInputs, Text, WebSearch, tiny_png
 from tests.fakes.slack_events import channel_message, message_im
 from tests.handlers.test_messages import create, responses, until
 
