@@ -28,6 +28,7 @@ from commander.model_choice import pick
 from commander.quotas import Quotas
 from commander.settings import CoreSettings
 from commander.spool import TooLarge, spool
+from commander.store.answer_models import Answer, FeedbackVote
 from commander.store.db import Database
 from commander.store.models import Assistant, Job, PendingEmail, StoredFile
 from commander.tools.base import EmailDraft, ToolContext, ToolRegistry
@@ -269,11 +270,17 @@ class Commander:
                     else:
                         report.files_already_gone += 1
             async with self.db.transaction() as session:
-                for table in (StoredFile, PendingEmail, Job, Assistant):
+                for table in (StoredFile, PendingEmail, Job, Answer, Assistant):
                     result = await session.execute(
                         delete(table).where(table.team_id == team_id, table.user_id == user_id)
                     )
                     report.rows_deleted += result.rowcount or 0
+                result = await session.execute(
+                    delete(FeedbackVote).where(
+                        FeedbackVote.voter_team == team_id, FeedbackVote.voter_user == user_id
+                    )
+                )
+                report.rows_deleted += result.rowcount or 0
             report.assistant = assistant is not None
         log.info("deleted everything of %s/%s: %s", team_id, user_id, report)
         return report
