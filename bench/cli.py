@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import figures as f
-from bench import procs, report
+from bench import procs, report, scaling
 
 FULL = f.Profile(
     name="full",
@@ -115,7 +115,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="checkout whose `python -m bot` is measured (e.g. an older copy, for before/after)",
     )
     parser.add_argument("--keep-work", action="store_true", help="keep databases and logs")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--instances",
+        type=_counts,
+        help="scale-out instead: throughput and ack latency with each number of bot "
+        "processes on one PostgreSQL database, e.g. 1,2 (needs --database-url)",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="the PostgreSQL server for --instances (a database is created per run there)",
+    )
+    args = parser.parse_args(argv)
+    if args.instances and not args.database_url:
+        parser.error("--instances needs --database-url postgresql://…")
+    return args
+
+
+def _counts(raw: str) -> list[int]:
+    try:
+        counts = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {raw!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("instance counts must be 1 or more")
+    return counts
 
 
 def choose_profile(args: argparse.Namespace) -> f.Profile:
@@ -142,6 +165,8 @@ async def run_sessions(profile: f.Profile, work: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.instances:
+        return scale_out(args)
     profile = choose_profile(args)
     procs.BOT_ROOT = args.bot_root.resolve()
     out: Path = args.out
@@ -175,6 +200,40 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{profile.name}: {result['duration_s']} s on {result['machine']['cpu']} "
         f"×{result['machine']['nproc']}; JSON in {out / 'latest.json'}"
     )
+    return 0
+
+
+def scale_out(args: argparse.Namespace) -> int:
+    profile = scaling.SMOKE if args.smoke else scaling.ScalingProfile()
+    if args.runs:
+        profile = dataclasses.replace(profile, runs=args.runs)
+    procs.BOT_ROOT = args.bot_root.resolve()
+    out: Path = args.out
+    work = out / "work-scaling"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    started = time.time()
+    try:
+        session = asyncio.run(
+            scaling.scaling_session(args.instances, args.database_url, profile, work)
+        )
+    finally:
+        if not args.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
+    machine = report.machine()
+    result = {
+        "schema": 1,
+        "kind": "scaling",
+        "date": report.now_iso(),
+        "duration_s": round(time.time() - started, 1),
+        "machine": machine,
+        "bot_root": str(procs.BOT_ROOT),
+        "config": dataclasses.asdict(profile),
+        "by_instances": session,
+    }
+    (out / "scaling.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(scaling.text_table(session, machine))
+    print(f"\n{result['duration_s']} s; JSON in {out / 'scaling.json'}")
     return 0
 
 

@@ -21,8 +21,10 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.guard import slack_request_guard
+from bot.probes import Connected, Probes, ack_timer
 from bot.settings import BotSettings
 from commander.jobs import JobRunner, JobStore, ThreadFollower
+from commander.metrics import db_queue_stats
 from commander.runtime import build_commander, close_commander
 from commander.service import Commander
 from commander.stream_events import warm_up
@@ -155,9 +157,15 @@ class Bot:
 
     def web_app(self) -> web.Application:
         web_app = self.app.web_app(path="/slack/events", port=self.settings.slack.port)
+        web_app.middlewares.insert(0, ack_timer)
         web_app.middlewares.append(slack_request_guard(self.settings.slack))
-        web_app.router.add_get("/healthz", _healthz)
+        self.probes().add_to(web_app)
         return web_app
+
+    def probes(self, slack_connected: Connected | None = None) -> Probes:
+        db = self.deps.commander.db
+        # Until JobStore offers queue_stats(), a direct count on the jobs table.
+        return Probes(db, lambda: db_queue_stats(db), slack_connected)
 
     async def idle(self) -> None:
         """Wait until every accepted piece of work has finished (tests, shutdown)."""
@@ -183,7 +191,3 @@ class Bot:
 async def _close_session(client: AsyncWebClient) -> None:
     if client.session is not None and not client.session.closed:
         await client.session.close()
-
-
-async def _healthz(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})

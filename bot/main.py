@@ -16,21 +16,14 @@ from dotenv import load_dotenv
 
 from bot.app import Bot, StartupError
 from bot.demo_market import market_from_env
+from bot.probes import TimedSocketModeHandler, probe_app
 from bot.settings import BotSettings, load_settings
-from commander.errors import CommanderError
-from commander.runtime import quiet_http_loggers
+from commander.errors import CommanderError, DatabaseUnavailable
+from commander.logs import configure_logging
 from commander.settings import ConfigError
+from commander.store.single_process import only_process
 
 log = logging.getLogger("bot")
-
-
-def configure_logging() -> None:
-    level = os.environ.get("LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=level if level in logging.getLevelNamesMapping() else "INFO",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    quiet_http_loggers()
 
 
 async def serve(settings: BotSettings) -> None:
@@ -54,11 +47,15 @@ async def serve(settings: BotSettings) -> None:
         await bot.close()
 
 
-async def _http(bot: Bot, stop: asyncio.Event) -> None:
-    runner = web.AppRunner(bot.web_app(), access_log=None)
+async def _listen(app: web.Application, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host=os.environ.get("HOST", "0.0.0.0"), port=bot.settings.slack.port)
-    await site.start()
+    await web.TCPSite(runner, host=os.environ.get("HOST", "0.0.0.0"), port=port).start()
+    return runner
+
+
+async def _http(bot: Bot, stop: asyncio.Event) -> None:
+    runner = await _listen(bot.web_app(), bot.settings.slack.port)
     log.info("serving Slack requests over HTTP on port %d", bot.settings.slack.port)
     try:
         await stop.wait()
@@ -67,15 +64,26 @@ async def _http(bot: Bot, stop: asyncio.Event) -> None:
 
 
 async def _socket_mode(bot: Bot, stop: asyncio.Event) -> None:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-    handler = AsyncSocketModeHandler(bot.app, bot.settings.slack.app_token)
-    await handler.connect_async()
-    log.info("connected to Slack in Socket Mode")
+    handler = TimedSocketModeHandler(bot.app, bot.settings.slack.app_token)
+    # Probes answer while connecting: /readyz says 503 until the socket is up.
+    port = bot.settings.slack.port
+    runner = await _listen(probe_app(bot.probes(handler.client.is_connected)), port)
+    log.info("serving /healthz, /readyz and /metrics on port %d", port)
+    # Connecting retries until Slack answers; a stop request must not wait for that.
+    connecting = asyncio.create_task(_connect(handler))
     try:
         await stop.wait()
     finally:
+        connecting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await connecting
         await handler.close_async()
+        await runner.cleanup()
+
+
+async def _connect(handler: TimedSocketModeHandler) -> None:
+    await handler.connect_async()
+    log.info("connected to Slack in Socket Mode")
 
 
 def fast_event_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -93,10 +101,16 @@ def main() -> None:
     configure_logging()
     try:
         settings = load_settings()
-        with asyncio.Runner(loop_factory=fast_event_loop()) as runner:
+        with (
+            only_process(settings.core.database_url),
+            asyncio.Runner(loop_factory=fast_event_loop()) as runner,
+        ):
             runner.run(serve(settings))
     except (ConfigError, StartupError) as exc:
         sys.stderr.write(f"Configuration error: {exc}\n")
+        sys.exit(2)
+    except DatabaseUnavailable as exc:
+        sys.stderr.write(f"Startup failed: {exc}\n")
         sys.exit(2)
     except CommanderError as exc:
         sys.stderr.write(f"Startup failed: {exc.user_message}\n")

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from dotenv import load_dotenv
 
-from commander.errors import CommanderError
+from commander.errors import CommanderError, DatabaseUnavailable
 from commander.events import (
     Citation,
     EmailPending,
@@ -20,7 +20,8 @@ from commander.events import (
     TurnFailed,
 )
 from commander.feedback_report import report, since_date
-from commander.runtime import open_commander, quiet_http_loggers
+from commander.logs import configure_logging
+from commander.runtime import open_commander
 from commander.service import Commander, thread_label
 from commander.settings import ConfigError, load_core_settings
 
@@ -182,10 +183,13 @@ async def run(argv: list[str], out: TextIO, **build: Any) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"Configuration error: {exc}\n")
         return 2
-    quiet_http_loggers()
+    configure_logging(default_level="WARNING")
     try:
         async with open_commander(settings, **build) as commander:
             return await COMMANDS[args.command](commander, args, out)
+    except DatabaseUnavailable as exc:
+        sys.stderr.write(f"Error: {exc}\n")
+        return 2
     except CommanderError as exc:
         sys.stderr.write(f"Error: {exc.user_message}\n")
         return 1

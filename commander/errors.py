@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+class ConfigError(Exception):
+    """A missing or contradictory setting; the message says what to set."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be used at start-up (unreachable, login refused, missing, or
+    held by another process). The message is one sentence without the password."""
+
+
 class CommanderError(Exception):
     user_message = "Something went wrong."
 

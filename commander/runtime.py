@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from openai import AsyncOpenAI
 
 from commander.backend import ModelBackend, build_client
+from commander.logs import quiet_http_loggers  # noqa: F401 (re-exported)
 from commander.service import Commander
 from commander.settings import CoreSettings
 from commander.store.db import Database
 from commander.tools import EmailWebhook, MarketData, YFinanceMarketData, build_tools
-
-
-def quiet_http_loggers() -> None:
-    # httpx logs full request URLs at INFO; the email webhook URL may carry a key.
-    for name in ("httpx", "httpx2", "openai._base_client"):
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 async def build_commander(
@@ -27,8 +21,12 @@ async def build_commander(
     client: AsyncOpenAI | None = None,
     market: MarketData | None = None,
 ) -> Commander:
-    db = Database(settings.database_url)
-    await db.migrate()
+    db = Database(settings.database_url, settings.database_pool)
+    try:
+        await db.migrate()
+    except BaseException:
+        await db.close()
+        raise
     client = client or build_client(settings)
     endpoint_key = str(client.base_url)
     backend = ModelBackend(client, db, endpoint_key)

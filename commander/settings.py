@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-
+from commander.errors import ConfigError
 from commander.model_choice import ModelChoice, parse_allowed
+from commander.store.urls import PoolOptions, normalise_database_url
 
 DEFAULT_MODEL = "gpt-5.5"
 DEFAULT_DATABASE_URL = "sqlite:///data/commander.db"
 MiB = 1024 * 1024
 
 Provider = Literal["openai", "azure"]
-
-
-class ConfigError(Exception):
-    """A missing or contradictory setting; the message says what to set."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +50,8 @@ class CoreSettings:
     def model_choices(self) -> tuple[ModelChoice, ...]:
         return self.allowed_models or parse_allowed(None, self.model)
 
+    database_pool: PoolOptions = field(default_factory=PoolOptions)
+
     @property
     def uses_entra_id(self) -> bool:
         return self.provider == "azure" and not self.api_key
@@ -68,7 +65,7 @@ def _first(env: Mapping[str, str], *names: str) -> str | None:
     return None
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 1) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -76,8 +73,12 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}.") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than zero.")
+    if value < minimum:
+        raise ConfigError(
+            f"{name} must be greater than zero."
+            if minimum == 1
+            else f"{name} must be {minimum} or more."
+        )
     return value
 
 
@@ -95,25 +96,28 @@ def load_limits(env: Mapping[str, str]) -> Limits:
     )
 
 
-def normalise_database_url(raw: str) -> str:
-    """Accept plain sqlite:/// or postgresql:// URLs and pick the async driver."""
+def _seconds(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
     try:
-        url = make_url(raw)
-    except ArgumentError:
-        raise ConfigError(
-            f"DATABASE_URL is not a valid database URL: {raw!r}. "
-            "Use sqlite:///path/to/file.db or postgresql://user:pass@host/db."
-        ) from None
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        url = url.set(drivername="sqlite+aiosqlite")
-    elif backend == "postgresql":
-        url = url.set(drivername="postgresql+asyncpg")
-    else:
-        raise ConfigError(
-            f"DATABASE_URL uses {backend!r}; only sqlite and postgresql are supported."
-        )
-    return url.render_as_string(hide_password=False)
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}.") from None
+    if not value >= minimum:
+        raise ConfigError(f"{name} must be at least {minimum:g}.")
+    return value
+
+
+def load_database_pool(env: Mapping[str, str]) -> PoolOptions:
+    return PoolOptions(
+        size=_positive_int(env, "DB_POOL_SIZE", PoolOptions.size),
+        max_overflow=_positive_int(env, "DB_MAX_OVERFLOW", PoolOptions.max_overflow, minimum=0),
+        timeout_s=_seconds(env, "DB_POOL_TIMEOUT_S", PoolOptions.timeout_s, minimum=1),
+        connect_timeout_s=_seconds(
+            env, "DB_CONNECT_TIMEOUT_S", PoolOptions.connect_timeout_s, minimum=1
+        ),
+    )
 
 
 def _azure_settings(env: Mapping[str, str], endpoint: str) -> tuple[str, str | None, str]:
@@ -165,4 +169,5 @@ def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
         email_uri=_first(env, "EMAIL_URI"),
         limits=load_limits(env),
         allowed_models=allowed,
+        database_pool=load_database_pool(env),
     )

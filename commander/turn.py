@@ -34,6 +34,7 @@ from commander.events import (
     Usage,
 )
 from commander.links import LinkScrubber, scrub
+from commander.metrics import record_model_error
 from commander.provider_errors import to_provider_error
 from commander.tools.base import ToolContext, ToolRegistry, run_tool
 
@@ -163,6 +164,7 @@ class Turn:
             raise TurnFailedError("tool_loop")
         except ProviderError as exc:
             log.warning("turn failed: %s (%s)", exc.kind, exc.status or "-")
+            record_model_error(exc.kind)
             if self._unsynced:
                 await self._resync_cursor()
             yield TurnFailed(exc.user_message, exc.kind)

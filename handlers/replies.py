@@ -23,6 +23,7 @@ from slack_sdk.web.async_chat_stream import AsyncChatStream
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commander.events import ToolProgress
+from commander.metrics import observe_first_text, observe_turn, record_slack_error
 from handlers.text import split_markdown
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,10 @@ class SlackReply:
         *,
         on_stream: Callable[[str | None], Awaitable[None]],
         flush_interval_s: float = 1.0,
+        started_at: float | None = None,
     ) -> None:
+        """`started_at`: time.monotonic() when the job started (default: now), for the
+        first-text and turn latency metrics."""
         self.client = client
         self.target = target
         self.on_stream = on_stream
@@ -70,6 +74,8 @@ class SlackReply:
         self._finished = False
         self._last_char = ""
         self._end_blocks: list[dict] | None = None
+        self._started_at = time.monotonic() if started_at is None else started_at
+        self._shown_text = False
         self.sent_any = False
 
     # --- text and progress --------------------------------------------------------
@@ -145,12 +151,20 @@ class SlackReply:
         await self._stream.append(chunks=all_chunks)
         self._streamed_chars += len(text)
         self.sent_any = True
+        if text:
+            self._text_shown()
         if self._stream.ts and self._stream.ts != self._saved_ts:
             # Once per streamed message, not per append: it is a database write.
             self._saved_ts = self._stream.ts
             await self.on_stream(self._stream.ts)
 
+    def _text_shown(self) -> None:
+        if not self._shown_text:
+            self._shown_text = True
+            observe_first_text(time.monotonic() - self._started_at)
+
     async def _fall_back(self, exc: Exception, text: str) -> None:
+        record_slack_error(exc)
         error = getattr(getattr(exc, "response", None), "get", lambda _k: None)("error")
         log.warning("streaming refused (%s); falling back to chat.postMessage", error or exc)
         # Deltas that arrived while the failed append was under way follow its text.
@@ -168,6 +182,7 @@ class SlackReply:
         try:
             await stream.stop(markdown_text=markdown or None, blocks=blocks or None)
         except SLACK_ERRORS as exc:
+            record_slack_error(exc)
             log.warning("could not close a Slack stream: %s", exc)
         await self.on_stream(None)
 
@@ -184,14 +199,17 @@ class SlackReply:
         if self._timer is not None:
             self._timer.cancel()
         self._pending += footer
-        await self._flush()
-        if self._fallback is not None:
-            self._fallback.append(self._pending)
-            self._pending = ""
-            self._end_blocks = end_blocks
-            await self.post("".join(self._fallback))
-        elif self._stream is not None:
-            await self._stop_stream(blocks=end_blocks)
+        try:
+            await self._flush()
+            if self._fallback is not None:
+                self._fallback.append(self._pending)
+                self._pending = ""
+                self._end_blocks = end_blocks
+                await self.post("".join(self._fallback))
+            elif self._stream is not None:
+                await self._stop_stream(blocks=end_blocks)
+        finally:
+            observe_turn(time.monotonic() - self._started_at)
 
     async def fail(self, message: str) -> None:
         """End the turn with one short sentence, whatever state the stream is in."""
@@ -216,6 +234,7 @@ class SlackReply:
                 blocks=[{"type": "markdown", "text": part}, *extra],
             )
         except SlackApiError as exc:
+            record_slack_error(exc)
             too_long = _error_code(exc) == "msg_too_long"
             if not too_long or splits >= MAX_SPLITS or len(part) < MIN_SPLIT_CHARS:
                 raise
@@ -225,6 +244,7 @@ class SlackReply:
                 await self._post_part(piece, splits + 1, last=last and index == len(pieces) - 1)
             return
         self.sent_any = True
+        self._text_shown()
 
 
 def _error_code(exc: SlackApiError) -> str | None:

@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 def bot_env(
-    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, port: int
+    fake_openai: FakeOpenAI, fake_slack: FakeSlack, database_url: str, port: int
 ) -> dict[str, str]:
     keep = {"PATH", "HOME", "LANG", "SYSTEMROOT", "TMPDIR"}
     env = {k: v for k, v in os.environ.items() if k in keep}
@@ -43,20 +43,20 @@ def bot_env(
         OPENAI_API_KEY=API_KEY,
         OPENAI_BASE_URL=fake_openai.base_url,
         PORT=str(port),
-        DATABASE_URL=f"sqlite:///{tmp_path}/bot.db",
+        DATABASE_URL=database_url,
     )
     return env
 
 
 @pytest.fixture
 def bot_process(
-    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path
+    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, database_url: str
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
-        env=bot_env(fake_openai, fake_slack, tmp_path, port),
+        env=bot_env(fake_openai, fake_slack, database_url, port),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -124,9 +124,9 @@ async def test_bot_process_serves_commands_and_messages_then_stops_cleanly(
 
 
 def test_rejected_bot_token_is_one_plain_error_with_exit_2(
-    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path
+    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, database_url: str
 ) -> None:
-    env = bot_env(fake_openai, fake_slack, tmp_path, free_port())
+    env = bot_env(fake_openai, fake_slack, database_url, free_port())
     env["SLACK_BOT_TOKEN"] = "xoxb-not-the-right-one"
     done = subprocess.run(
         [sys.executable, "-m", "bot"],

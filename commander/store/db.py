@@ -11,16 +11,24 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
 
+from commander.errors import DatabaseUnavailable
+from commander.store.unavailable import explain
+from commander.store.urls import DEFAULT_POOL, DatabaseTarget, PoolOptions, database_target
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# pg_advisory_xact_lock key held while migrating, so that instances starting together on
+# one database upgrade it one after another ("commandr" in ASCII; any fixed bigint works).
+MIGRATION_LOCK_KEY = 0x636F6D6D616E6472
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -95,27 +103,69 @@ def _alembic_config(connection: Connection) -> Config:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    """`url`: a DATABASE_URL (sqlite or postgresql, libpq parameters included)."""
+
+    def __init__(self, url: str, pool: PoolOptions = DEFAULT_POOL) -> None:
         self.url = url
-        parsed = make_url(url)
-        self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: AsyncEngine = create_async_engine(url, pool_pre_ping=not self.is_sqlite)
-        self.write_engine = self.engine
+        self.target: DatabaseTarget = database_target(url, pool)
+        self.is_sqlite = self.target.is_sqlite
         if self.is_sqlite:
+            self.engine: AsyncEngine = create_async_engine(self._sqlite_file())
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            self.write_engine = create_async_engine(url)
+            self.write_engine = create_async_engine(self.target.url)
             event.listen(self.write_engine.sync_engine, "connect", _sqlite_writer)
             event.listen(self.write_engine.sync_engine, "begin", _begin_immediate)
+        else:
+            self.engine = create_async_engine(
+                self.target.url,
+                connect_args=self.target.connect_args,
+                pool_pre_ping=True,
+                pool_size=pool.size,
+                max_overflow=pool.max_overflow,
+                pool_timeout=pool.timeout_s,
+            )
+            self.write_engine = self.engine
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock = WriteLock() if self.is_sqlite else None
 
+    def _sqlite_file(self) -> URL:
+        path = self.target.url.database
+        if path and path != ":memory:":
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseUnavailable(
+                    f"Cannot create the folder for {self.target.where} ({exc.strerror}). "
+                    "Check DATABASE_URL."
+                ) from None
+        return self.target.url
+
+    async def connect(self) -> AsyncConnection:
+        """A connection of the pool; a failure to connect is `DatabaseUnavailable` with
+        one sentence saying why (unreachable, login refused, no such database, SSL)."""
+        try:
+            return await self.engine.connect()
+        except Exception as exc:
+            reason = explain(exc, self.target)
+            if reason is None:
+                raise
+            raise DatabaseUnavailable(reason) from exc
+
     async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (runs at every start)."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+        """Bring the schema to the newest Alembic revision (runs at every start). On
+        PostgreSQL an advisory lock makes instances starting together take turns; DDL is
+        transactional there, so the lock and the upgrade end with one commit."""
+        conn = await self.connect()
+        try:
+            async with conn.begin():
+                if not self.is_sqlite:
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                    )
+                await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), "head"))
+        finally:
+            await conn.close()
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -3,8 +3,6 @@ without the Conversations API."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from openai import AsyncOpenAI
 
 from commander.backend import build_client
@@ -16,7 +14,7 @@ from tests.fakes.openai_server import FakeOpenAI
 KEY = "azure-test-key"
 
 
-async def test_azure_endpoint_with_key_and_no_conversations(tmp_path: Path) -> None:
+async def test_azure_endpoint_with_key_and_no_conversations(database_url: str) -> None:
     with FakeOpenAI(api_key=KEY, conversations_enabled=False) as fake:
         endpoint = fake.base_url.removesuffix("/v1")
         settings = load_core_settings(
@@ -24,7 +22,7 @@ async def test_azure_endpoint_with_key_and_no_conversations(tmp_path: Path) -> N
                 "AZURE_OPENAI_ENDPOINT": endpoint,
                 "AZURE_OPENAI_API_KEY": KEY,
                 "AZURE_OPENAI_DEPLOYMENT": "my-deployment",
-                "DATABASE_URL": f"sqlite:///{tmp_path}/az.db",
+                "DATABASE_URL": database_url,
             }
         )
         commander = await build_commander(settings, market=FakeMarket())  # the real client
@@ -56,14 +54,14 @@ def test_azure_without_a_key_signs_in_with_entra_id() -> None:
     assert callable(client._api_key_provider)  # type: ignore[attr-defined]
 
 
-async def test_an_endpoint_without_a_hosted_tool_is_named_clearly(tmp_path: Path) -> None:
+async def test_an_endpoint_without_a_hosted_tool_is_named_clearly(database_url: str) -> None:
     with FakeOpenAI(api_key=KEY) as fake:
         settings = load_core_settings(
             {
                 "AZURE_OPENAI_ENDPOINT": fake.base_url.removesuffix("/v1"),
                 "AZURE_OPENAI_API_KEY": KEY,
                 "AZURE_OPENAI_DEPLOYMENT": "d",
-                "DATABASE_URL": f"sqlite:///{tmp_path}/az.db",
+                "DATABASE_URL": database_url,
             }
         )
         commander = await build_commander(settings, market=FakeMarket())

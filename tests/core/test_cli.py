@@ -18,8 +18,10 @@ PDF = b"%PDF-1.7 test"
 
 
 @pytest.fixture
-def env(fake_openai: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    values = core_env(fake_openai, tmp_path)
+def env(
+    fake_openai: FakeOpenAI, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    values = core_env(fake_openai, database_url)
     for key, value in values.items():
         monkeypatch.setenv(key, value)
     monkeypatch.chdir(tmp_path)  # no stray .env is read

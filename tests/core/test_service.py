@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -256,9 +255,9 @@ async def test_files_land_in_the_vector_store_and_the_container(
 
 
 async def test_oversized_files_are_refused_without_reaching_the_provider(
-    fake_openai: FakeOpenAI, tmp_path: Path
+    fake_openai: FakeOpenAI, database_url: str
 ) -> None:
-    settings = load_core_settings(core_env(fake_openai, tmp_path, MAX_FILE_MB="1"))
+    settings = load_core_settings(core_env(fake_openai, database_url, MAX_FILE_MB="1"))
     commander = await build_commander(
         settings, client=openai_client(fake_openai), market=FakeMarket()
     )
@@ -332,10 +331,10 @@ async def test_delete_removes_every_remote_object_and_tolerates_missing_ones(
 
 
 async def test_previous_response_fallback_is_detected_remembered_and_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with FakeOpenAI(api_key="sk-test-secret-key", conversations_enabled=False) as fake:
-        settings = load_core_settings(core_env(fake, tmp_path))
+        settings = load_core_settings(core_env(fake, database_url))
         commander = await build_commander(settings, client=openai_client(fake), market=FakeMarket())
         try:
             with caplog.at_level("WARNING"):
@@ -460,8 +459,8 @@ async def test_incomplete_response_says_it_was_cut_short(
     assert "cut short" in text_of(events)
 
 
-async def test_provider_401_is_a_typed_error(fake_openai: FakeOpenAI, tmp_path: Path) -> None:
-    settings = load_core_settings(core_env(fake_openai, tmp_path))
+async def test_provider_401_is_a_typed_error(fake_openai: FakeOpenAI, database_url: str) -> None:
+    settings = load_core_settings(core_env(fake_openai, database_url))
     from openai import AsyncOpenAI
 
     bad = AsyncOpenAI(base_url=fake_openai.base_url, api_key="sk-wrong")
@@ -525,9 +524,9 @@ async def test_resumed_turn_sends_a_message_that_never_landed(
 
 
 async def test_a_re_proposed_email_draft_reuses_the_pending_one(
-    fake_openai: FakeOpenAI, tmp_path: Path
+    fake_openai: FakeOpenAI, database_url: str
 ) -> None:
-    env = core_env(fake_openai, tmp_path, EMAIL_URI="http://127.0.0.1:9/never-called")
+    env = core_env(fake_openai, database_url, EMAIL_URI="http://127.0.0.1:9/never-called")
     commander = await build_commander(
         load_core_settings(env), client=openai_client(fake_openai), market=FakeMarket()
     )

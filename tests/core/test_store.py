@@ -6,13 +6,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from commander.jobs import JobRunner, JobStore, ThreadFollower
+from commander.settings import normalise_database_url
 from commander.store.db import Database
 from commander.store.models import Base, Job
 
 
 @pytest.fixture
-async def db(tmp_path):
-    database = Database(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+async def db(database_url: str):
+    database = Database(normalise_database_url(database_url))
     await database.migrate()
     yield database
     await database.close()
@@ -33,6 +34,7 @@ async def test_migrate_is_idempotent(db: Database) -> None:
     assert {"assistants", "files", "jobs", "pending_emails", "followed_threads"} <= set(tables)
 
 
+@pytest.mark.sqlite_only("about the SQLite database file")
 async def test_sqlite_file_is_created_in_a_new_folder(tmp_path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path}/new/dir/x.db")
     await database.migrate()

@@ -5,7 +5,8 @@ Containers), served by aiohttp on 127.0.0.1 and driven by the official SDK.
         client = AsyncOpenAI(base_url=fake.base_url, api_key="sk-test")
         fake.script(Text("Hello!"), [FunctionCall("lookup", {"q": "x"})])
         ...
-        fake.requests        # RecordedRequest(method, path, query, json, form, headers), in order
+        fake.requests        # RecordedRequest(method, path, query, json, form, headers,
+                             #   started, ended, client_port), in arrival order
         fake.state           # files, vector_stores, conversations, responses, containers
         fake.timings         # {response_id: {"first_delta": t, "last_delta": t}} (streams)
         fake.wait_idle()     # blocks until no request is in flight
@@ -53,6 +54,7 @@ import json
 import logging
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -281,11 +283,13 @@ class FakeOpenAI:
         try:
             return await self._answer(request, handler)
         finally:
+            request[RECORDED].ended = time.time()
             with self._idle:
                 self._in_flight -= 1
                 self._idle.notify_all()
 
     def _record(self, request: web.Request) -> None:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
         recorded = RecordedRequest(
             method=request.method,
             path=request.path,
@@ -293,6 +297,8 @@ class FakeOpenAI:
             json=None,
             form=None,
             headers=dict(request.headers),
+            started=time.time(),
+            client_port=peer[1] if peer else None,
         )
         self.requests.append(recorded)
         request[RECORDED] = recorded

@@ -44,6 +44,11 @@ class RecordedRequest:
     json: Any
     form: dict[str, Any] | None
     headers: dict[str, str]
+    # When the server began and finished handling it (time.time(); `ended` None while in
+    # flight). A stream whose client left ends when the server notices.
+    started: float = 0.0
+    ended: float | None = None
+    client_port: int | None = None  # the caller's TCP port: tells processes apart
 
 
 RECORDED = web.RequestKey("recorded", RecordedRequest)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -229,9 +228,9 @@ async def inbox() -> AsyncIterator[EmailInbox]:
 
 @pytest.fixture
 async def email_bot(
-    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, inbox: EmailInbox
+    fake_openai: FakeOpenAI, fake_slack: FakeSlack, database_url: str, inbox: EmailInbox
 ) -> AsyncIterator[Any]:
-    harness = await start_bot(fake_openai, fake_slack, tmp_path, EMAIL_URI=inbox.url)
+    harness = await start_bot(fake_openai, fake_slack, database_url, EMAIL_URI=inbox.url)
     yield harness
     await harness.stop()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import threading
-from pathlib import Path
 from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextActionsBlock, FeedbackButtonsElement
@@ -96,7 +95,7 @@ async def test_endpoint_without_web_search_turns_it_off_once(bot: BotHarness) ->
 
 
 async def test_every_answer_ends_with_feedback_buttons_and_votes_are_reported(
-    bot: BotHarness, tmp_path: Path
+    bot: BotHarness, database_url: str
 ) -> None:
     await create(bot)
     event = message_im(A, "hi")
@@ -129,7 +128,7 @@ async def test_every_answer_ends_with_feedback_buttons_and_votes_are_reported(
         answer = (await session.execute(select(Answer))).scalar_one()
     assert votes == {(A, "down", "Too vague"), (B, "up", None)}  # B voted on A's answer
     out = io.StringIO()
-    env = core_env(bot.openai, tmp_path)
+    env = core_env(bot.openai, database_url)
     import os
 
     old = dict(os.environ)
@@ -195,10 +194,10 @@ async def test_stop_by_another_user_is_refused_politely(bot: BotHarness) -> None
 
 
 async def test_model_allowlist_picks_stores_and_refuses(
-    fake_openai: Any, fake_slack: Any, tmp_path: Path
+    fake_openai: Any, fake_slack: Any, database_url: str
 ) -> None:
     harness = await start_bot(
-        fake_openai, fake_slack, tmp_path, ALLOWED_MODELS="gpt-5.5,gpt-4.1,my-deploy+reasoning"
+        fake_openai, fake_slack, database_url, ALLOWED_MODELS="gpt-5.5,gpt-4.1,my-deploy+reasoning"
     )
     try:
         commander = harness.commander

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -282,9 +281,9 @@ async def test_assistant_pane_prompts_status_and_title(bot: BotHarness) -> None:
 
 
 async def test_restart_in_the_middle_of_a_turn_resumes_and_closes_the_stream(
-    fake_openai: Any, fake_slack: Any, tmp_path: Path
+    fake_openai: Any, fake_slack: Any, database_url: str
 ) -> None:
-    first = await start_bot(fake_openai, fake_slack, tmp_path)
+    first = await start_bot(fake_openai, fake_slack, database_url)
     await create(first)
     # Every call after the first words hangs: the process dies with the stream open.
     fake_slack.faults.add("chat.appendStream", delay=60, times=None)
@@ -306,7 +305,7 @@ async def test_restart_in_the_middle_of_a_turn_resumes_and_closes_the_stream(
     await first.stop()  # the process goes away mid-turn
     fake_slack.faults.clear()
 
-    second = await start_bot(fake_openai, fake_slack, tmp_path)
+    second = await start_bot(fake_openai, fake_slack, database_url)
     try:
         await second.idle()
         messages = fake_slack.bot_messages("D1", event["ts"])

@@ -21,7 +21,15 @@ import pytest_asyncio
 from aiohttp import web
 
 from commander.store.models import Base
-from tests.conftest import API_KEY, BOT_TOKEN, TEAM, BotHarness, start_bot
+from tests.conftest import (
+    API_KEY,
+    BACKENDS,
+    BOT_TOKEN,
+    TEAM,
+    BotHarness,
+    fresh_database,
+    start_bot,
+)
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_requests import FORM, new_ts
 from tests.fakes.slack_server import FakeSlack
@@ -108,30 +116,35 @@ class Spy:
 
 
 def shared_bot_fixtures() -> tuple[Any, Any]:
-    """`(_shared_bot, bot)` fixtures: one bot (with its fakes) per test module, wiped
-    before each test. Starting a bot costs ~0.3 s (migrations, TLS contexts); the
-    catalogue has hundreds of entries. A module using them must run its tests in the
-    module's event loop: ``pytestmark = pytest.mark.asyncio(loop_scope="module")``.
+    """`(_shared_bot, bot)` fixtures: one bot (with its fakes) per test module and
+    database backend, wiped before each test. Starting a bot costs ~0.3 s (migrations,
+    TLS contexts); the catalogue has hundreds of entries. A module using them must run
+    its tests in the module's event loop: ``pytestmark = pytest.mark.asyncio(loop_scope="module")``.
 
     Wiped per test: every database row, everything the fake Slack and fake OpenAI
     recorded, scripted or were told to fail; the bot is idle in between.
     """
 
-    @pytest_asyncio.fixture(scope="module", loop_scope="module", name="_shared_bot")
-    async def shared(tmp_path_factory: pytest.TempPathFactory) -> Any:
-        fake_openai = FakeOpenAI(api_key=API_KEY).start()
-        fake_slack = FakeSlack(
-            bot_token=BOT_TOKEN, team_id=TEAM, bot_user_id="UBOT", bot_id="BBOT"
-        ).start()
-        # One bot serves every test of the module: the per-minute turn limit (in memory,
-        # so not wiped) must not count the whole module as one person's minute.
-        harness = await start_bot(
-            fake_openai, fake_slack, tmp_path_factory.mktemp("bot"), TURNS_PER_MINUTE="100000"
-        )
-        yield harness
-        await harness.stop()
-        fake_slack.stop()
-        fake_openai.stop()
+    @pytest_asyncio.fixture(
+        scope="module", loop_scope="module", name="_shared_bot", params=BACKENDS
+    )
+    async def shared(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Any:
+        with fresh_database(request.param, tmp_path_factory.mktemp("bot")) as database_url:
+            fake_openai = FakeOpenAI(api_key=API_KEY).start()
+            fake_slack = FakeSlack(
+                bot_token=BOT_TOKEN, team_id=TEAM, bot_user_id="UBOT", bot_id="BBOT"
+            ).start()
+            # One bot serves every test of the module: the per-minute turn limit (in
+            # memory, so not wiped) must not count the whole module as one person's minute.
+            harness = await start_bot(
+                fake_openai, fake_slack, database_url, TURNS_PER_MINUTE="100000"
+            )
+            yield harness
+            await harness.stop()
+            fake_slack.stop()
+            fake_openai.stop()
 
     @pytest_asyncio.fixture(loop_scope="module", name="bot")
     async def fresh(_shared_bot: BotHarness) -> Any:

@@ -1,7 +1,7 @@
 """`python -m bot` as a real child process against the in-test fakes: start it, send it
 signed Slack requests, SIGKILL it at a chosen moment, start it again on the same database.
 
-    bot = BotProcess(fake_openai, fake_slack, tmp_path)
+    bot = BotProcess(fake_openai, fake_slack, tmp_path, database_url)
     await bot.seed_assistants("T1", "UA")    # written straight into the bot's database
     await bot.start()
     await bot.send.event(message_im("UA", "hi"))
@@ -10,16 +10,14 @@ signed Slack requests, SIGKILL it at a chosen moment, start it again on the same
     await bot.start()                        # same DATABASE_URL: unfinished jobs resume
     await bot.stop()                         # SIGTERM; asserts a clean exit
 
-Each run logs to `tmp_path/bot-<n>.log`; `bot.logs()` returns them all.
+Each run logs to `tmp_path/bot-<n>.log`; `bot.logs()` returns them all. The test reads
+the bot's database (SQLite or PostgreSQL) through its own engine: `await bot.jobs()`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,8 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
+
 from commander.runtime import open_commander
-from commander.settings import load_core_settings
+from commander.settings import load_core_settings, normalise_database_url
+from commander.store.db import Database
+from commander.store.models import Assistant, Job
 from tests.conftest import SIGNING_SECRET, core_env, openai_client
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_requests import SlackRequestSender
@@ -74,11 +77,14 @@ class JobRow:
 class BotProcess:
     """One bot installation (database, settings); each `start()` is a new process."""
 
-    def __init__(self, fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path) -> None:
+    def __init__(
+        self, fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, database_url: str
+    ) -> None:
         self.fake_openai = fake_openai
         self.fake_slack = fake_slack
         self.tmp_path = tmp_path
-        self.db_path = tmp_path / "commander.db"
+        self.database_url = database_url
+        self._db: Database | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.send = SlackRequestSender("http://127.0.0.1:1", SIGNING_SECRET)
@@ -88,7 +94,7 @@ class BotProcess:
 
     async def seed_assistants(self, team_id: str, *user_ids: str) -> None:
         """Create the users' assistants in the bot's database (migrating it) before a start."""
-        settings = load_core_settings(core_env(self.fake_openai, self.tmp_path))
+        settings = load_core_settings(core_env(self.fake_openai, self.database_url))
         async with open_commander(settings, client=openai_client(self.fake_openai)) as core:
             for user_id in user_ids:
                 await core.create(team_id, user_id, instructions="Be helpful.")
@@ -96,8 +102,7 @@ class BotProcess:
     async def start(self) -> None:
         assert self.process is None or self.process.poll() is not None, "already running"
         port = free_port()
-        env = bot_env(self.fake_openai, self.fake_slack, self.tmp_path, port)
-        env["DATABASE_URL"] = f"sqlite:///{self.db_path}"
+        env = bot_env(self.fake_openai, self.fake_slack, self.database_url, port)
         self.runs += 1
         log = (self.tmp_path / f"bot-{self.runs}.log").open("wb")
         try:
@@ -136,6 +141,9 @@ class BotProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
 
     def logs(self) -> str:
         return "\n".join(
@@ -145,34 +153,50 @@ class BotProcess:
 
     # --- the database, as the test sees it ----------------------------------------------
 
-    def jobs(self) -> list[JobRow]:
-        """The job rows, read with plain sqlite3 (WAL: safe while the bot writes)."""
-        if not self.db_path.exists():
+    @property
+    def db(self) -> Database:
+        """The bot's database, through an engine of the test's own (closed by `close()`)."""
+        if self._db is None:
+            self._db = Database(normalise_database_url(self.database_url))
+        return self._db
+
+    async def jobs(self) -> list[JobRow]:
+        """The job rows, oldest first; none before the bot has migrated the database."""
+        try:
+            async with self.db.session() as session:
+                jobs = (await session.execute(select(Job).order_by(Job.id))).scalars().all()
+        except DBAPIError as exc:
+            if "jobs" not in str(exc.orig):  # anything but "no such table: jobs"
+                raise
             return []
-        with contextlib.closing(sqlite3.connect(self.db_path, timeout=10)) as db:
-            try:
-                rows = db.execute(
-                    "SELECT id, user_id, status, attempts, progress, payload, error"
-                    " FROM jobs ORDER BY id"
-                ).fetchall()
-            except sqlite3.OperationalError:  # not migrated yet
-                return []
         return [
-            JobRow(*row[:4], json.loads(row[4] or "{}"), json.loads(row[5]), row[6])  # type: ignore[call-arg]
-            for row in rows
+            JobRow(j.id, j.user_id, j.status, j.attempts, j.progress or {}, j.payload, j.error)
+            for j in jobs
         ]
 
-    def job_of(self, user_id: str) -> JobRow | None:
+    async def job_of(self, user_id: str) -> JobRow | None:
         """The user's newest job."""
-        jobs = [j for j in self.jobs() if j.user_id == user_id]
+        jobs = [j for j in await self.jobs() if j.user_id == user_id]
         return jobs[-1] if jobs else None
 
-    def set_attempts(self, job_id: int, attempts: int) -> None:
+    async def set_attempts(self, job_id: int, attempts: int) -> None:
         """Only while no bot runs: as if the job had been started `attempts` times."""
         assert self.process is None or self.process.poll() is not None
-        with contextlib.closing(sqlite3.connect(self.db_path, timeout=10)) as db, db:
-            db.execute("UPDATE jobs SET attempts = ? WHERE id = ?", (attempts, job_id))
+        async with self.db.transaction() as session:
+            await session.execute(update(Job).where(Job.id == job_id).values(attempts=attempts))
 
-    def all_jobs_finished(self) -> bool:
-        jobs = self.jobs()
+    async def all_jobs_finished(self) -> bool:
+        jobs = await self.jobs()
         return bool(jobs) and all(j.status in ("done", "failed") for j in jobs)
+
+    async def conversation_of(self, team_id: str, user_id: str) -> str:
+        """The provider conversation of the user's assistant."""
+        async with self.db.session() as session:
+            conversation_id = (
+                await session.execute(
+                    select(Assistant.conversation_id).where(
+                        Assistant.team_id == team_id, Assistant.user_id == user_id
+                    )
+                )
+            ).scalar_one()
+        return str(conversation_id)

@@ -36,8 +36,6 @@ Everywhere else the text shown before the kill is an unfinished stream, stopped 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -62,9 +60,9 @@ NEVER = {"delay": HOLD_S, "error": "fatal_error"}  # held, then dropped: Slack n
 
 @pytest.fixture
 async def bot(
-    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path
+    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, database_url: str
 ) -> AsyncIterator[BotProcess]:
-    process = BotProcess(fake_openai, fake_slack, tmp_path)
+    process = BotProcess(fake_openai, fake_slack, tmp_path, database_url)
     try:
         yield process
     finally:
@@ -91,14 +89,6 @@ def scripted(steps_by_text: dict[str, Step]) -> Callable[[dict[str, Any]], list[
 
 
 # --- what the fakes saw -----------------------------------------------------------------
-
-
-def conversation_of(bot: BotProcess, user: str) -> str:
-    with contextlib.closing(sqlite3.connect(bot.db_path, timeout=10)) as db:
-        (conversation_id,) = db.execute(
-            "SELECT conversation_id FROM assistants WHERE team_id = ? AND user_id = ?", (T, user)
-        ).fetchone()
-    return str(conversation_id)
 
 
 def model_calls(fake_openai: FakeOpenAI, conversation_id: str | None = None) -> list[Any]:
@@ -227,7 +217,7 @@ async def test_killed_after_the_acknowledgement_each_message_is_answered_once(
         assert (await bot.send.event(event)).status_code == 200
     await until(lambda: len(model_calls(fake_openai)) == 2, "both model calls to be held")
     assert (await bot.send.event(second)).status_code == 200
-    jobs = {j.payload["text"]: j for j in bot.jobs()}
+    jobs = {j.payload["text"]: j for j in await bot.jobs()}
     assert {text: (j.status, j.attempts) for text, j in jobs.items()} == {
         "first question": ("running", 1),
         "boom": ("running", 1),
@@ -235,7 +225,7 @@ async def test_killed_after_the_acknowledgement_each_message_is_answered_once(
     }
     bot.kill()
     assert fake_slack.bot_messages("DUA") == fake_slack.bot_messages("DUE") == []
-    bot.set_attempts(jobs["boom"].id, MAX_ATTEMPTS)  # as if this was its third crash
+    await bot.set_attempts(jobs["boom"].id, MAX_ATTEMPTS)  # as if this was its third crash
     assert fake_slack.assistant_threads[("DUE", poison["ts"])].status == "is thinking…"
 
     await restart_and_finish(bot)
@@ -246,12 +236,12 @@ async def test_killed_after_the_acknowledgement_each_message_is_answered_once(
     assert [m.text for m in fake_slack.bot_messages("DUA", second["ts"])] == ["You said: second"]
     (warning,) = fake_slack.bot_messages("DUE", poison["ts"])
     assert warning.text.startswith(":warning: I could not answer this message")
-    assert {j.payload["text"]: (j.status, j.attempts) for j in bot.jobs()} == {
+    assert {j.payload["text"]: (j.status, j.attempts) for j in await bot.jobs()} == {
         "first question": ("done", 2),
         "second": ("done", 1),
         "boom": ("failed", MAX_ATTEMPTS),
     }
-    ua, ue = conversation_of(bot, "UA"), conversation_of(bot, "UE")
+    ua, ue = await bot.conversation_of(T, "UA"), await bot.conversation_of(T, "UE")
     assert user_texts(fake_openai, ua) == ["first question", "second"]
     assert user_texts(fake_openai, ue) == []  # its held call was dropped; none after
     assert len(model_calls(fake_openai, ua)) == 3  # the dropped one, then one per message
@@ -291,10 +281,10 @@ async def test_killed_mid_answer_each_answer_follows_once(
     for event in (streaming, starting, appending, calling):
         assert (await bot.send.event(event)).status_code == 200
 
-    ua = conversation_of(bot, "UA")
+    ua = await bot.conversation_of(T, "UA")
 
-    def ready() -> list[Call] | None:
-        job = bot.job_of("UA")
+    async def ready() -> list[Call] | None:
+        job = await bot.job_of("UA")
         calls = [
             held(fake_slack, "chat.startStream", channel="DUB"),
             held(fake_slack, "chat.appendStream", channel="DUC"),
@@ -308,7 +298,7 @@ async def test_killed_mid_answer_each_answer_follows_once(
     await slack_done_with(fake_slack, calls)
     await model_idle(fake_openai)
     fake_openai.tokens_per_second = 0
-    ud = conversation_of(bot, "UD")
+    ud = await bot.conversation_of(T, "UD")
     assert [i.get("type") for i in fake_openai.state.conversations[ud].items] == [
         "message",
         "function_call",
@@ -316,7 +306,7 @@ async def test_killed_mid_answer_each_answer_follows_once(
 
     await restart_and_finish(bot)
     for event in (streaming, starting, appending):
-        conversation = conversation_of(bot, event["user"])
+        conversation = await bot.conversation_of(T, event["user"])
         answer = "You said: " + event["text"]
         interrupted, final = streams(fake_slack, event)
         assert NOTE in interrupted.text and answer.startswith(shown(interrupted))
@@ -330,7 +320,7 @@ async def test_killed_mid_answer_each_answer_follows_once(
     assert len(model_calls(fake_openai, ud)) == 2  # the call, then its output after restart
     assert user_texts(fake_openai, ud) == [calling["text"]]
     assert len(items(fake_openai, ud, "function_call_output")) == 1
-    assert [j.attempts for j in bot.jobs()] == [2, 2, 2, 2]
+    assert [j.attempts for j in await bot.jobs()] == [2, 2, 2, 2]
     assert_tidy(fake_slack, streaming, starting, appending, calling)
 
 
@@ -382,7 +372,7 @@ async def test_killed_as_the_answer_ends_it_is_shown_at_most_twice(
             assert NOTE in first.text and shown(first) == answer
         else:  # stopped whole by the dead process: no note
             assert first.text == answer
-        conversation = conversation_of(bot, event["user"])
+        conversation = await bot.conversation_of(T, event["user"])
         assert len(model_calls(fake_openai, conversation)) == 1
         assert user_texts(fake_openai, conversation) == [event["text"]]
     assert_tidy(fake_slack, stopped, unstopped, clearing)
@@ -446,9 +436,9 @@ async def test_killed_while_uploading_a_chart_it_is_uploaded_once_or_twice_at_mo
         interrupted, final = streams(fake_slack, event)
         assert NOTE in interrupted.text
         assert final.text == "Here is your chart\n\nmsft.png (attached)"
-        conversation = conversation_of(bot, user)
+        conversation = await bot.conversation_of(T, user)
         assert len(model_calls(fake_openai, conversation)) == 1
         assert user_texts(fake_openai, conversation) == [event["text"]]
     assert len(fake_slack.pending_uploads) == 2  # UA's and UC's, from the dead process
     assert_tidy(fake_slack, *events.values())
-    assert [j.status for j in bot.jobs()] == ["done"] * 3
+    assert [j.status for j in await bot.jobs()] == ["done"] * 3

@@ -1,5 +1,8 @@
 """Database faults: concurrent writers wait their turn; a read-only database fails
-loudly, refuses new messages (so Slack redelivers them) and loses no accepted job."""
+loudly, refuses new messages (so Slack redelivers them) and loses no accepted job.
+
+All three are about SQLite's file: its permissions on disk and its single write lock.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from commander.store.models import Job
 from tests.conftest import SIGNING_SECRET, start_bot
@@ -26,6 +30,7 @@ from tests.fakes.slack_requests import SlackRequestSender
 from tests.test_bot_process import bot_env, free_port, wait_for, wait_healthy
 
 T, A = "T1", "UA"
+READ_ONLY_FILE = "a read-only disk is a property of SQLite's database file"
 
 
 def _set_immutable(folder: Path, on: bool) -> None:
@@ -52,10 +57,15 @@ async def jobs_of(harness: Any) -> list[Job]:
         return list((await session.execute(select(Job).order_by(Job.id))).scalars())
 
 
+def on_disk(folder: Path) -> str:
+    return f"sqlite:///{folder}/commander.db"
+
+
+@pytest.mark.sqlite_only(READ_ONLY_FILE)
 async def test_read_only_database_refuses_new_messages_and_loses_none(
     fake_openai: Any, fake_slack: Any, small_disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    harness = await start_bot(fake_openai, fake_slack, small_disk)
+    harness = await start_bot(fake_openai, fake_slack, on_disk(small_disk))
     try:
         await harness.commander.create(T, A, instructions="x")
         before = message_im(A, "before")
@@ -85,17 +95,17 @@ async def test_read_only_database_refuses_new_messages_and_loses_none(
         await harness.stop()
 
 
+@pytest.mark.sqlite_only(READ_ONLY_FILE)
 async def test_job_accepted_before_the_disk_failed_is_answered_after_restart(
     fake_openai: Any, fake_slack: Any, small_disk: Path
 ) -> None:
     """The disk turns read-only mid-turn and the process dies (SQLite in WAL mode may
     even take it down with SIGBUS); the accepted message is answered after the restart."""
-    seeded = await start_bot(fake_openai, fake_slack, small_disk)
+    seeded = await start_bot(fake_openai, fake_slack, on_disk(small_disk))
     await seeded.commander.create(T, A, instructions="x")
     await seeded.stop()
     fake_openai.faults.add(path="/v1/responses", method="POST", delay=60)
-    env = bot_env(fake_openai, fake_slack, small_disk, free_port())
-    env["DATABASE_URL"] = f"sqlite:///{small_disk}/commander.db"
+    env = bot_env(fake_openai, fake_slack, on_disk(small_disk), free_port())
     url = f"http://127.0.0.1:{env['PORT']}"
     first = subprocess.Popen(  # noqa: ASYNC220 - the bot under test is a child process
         [sys.executable, "-m", "bot"], env=env, cwd=small_disk.parent
@@ -116,7 +126,7 @@ async def test_job_accepted_before_the_disk_failed_is_answered_after_restart(
     fake_openai.faults.clear()
     _set_immutable(small_disk, False)
 
-    second = await start_bot(fake_openai, fake_slack, small_disk)
+    second = await start_bot(fake_openai, fake_slack, on_disk(small_disk))
     try:
         await second.idle()
         assert fake_slack.thread_text("D1", event["ts"]) == "You said: accepted"
@@ -125,10 +135,14 @@ async def test_job_accepted_before_the_disk_failed_is_answered_after_restart(
         await second.stop()
 
 
+@pytest.mark.sqlite_only(
+    "one write lock for the whole file is SQLite's; PostgreSQL writers lock rows, and "
+    "the multi-instance tests cover their concurrency"
+)
 async def test_concurrent_writers_wait_instead_of_failing(
-    fake_openai: Any, fake_slack: Any, tmp_path: Path
+    fake_openai: Any, fake_slack: Any, database_url: str
 ) -> None:
-    harness = await start_bot(fake_openai, fake_slack, tmp_path)
+    harness = await start_bot(fake_openai, fake_slack, database_url)
     try:
         users = [f"U{i}" for i in range(12)]
         for user in users:
@@ -138,7 +152,7 @@ async def test_concurrent_writers_wait_instead_of_failing(
 
         def hammer() -> int:
             """Another writer on the same file, in its own thread, as fast as it can."""
-            other = sqlite3.connect(tmp_path / "commander.db", timeout=30)
+            other = sqlite3.connect(str(make_url(database_url).database), timeout=30)
             other.execute("CREATE TABLE IF NOT EXISTS noise (n INTEGER)")
             writes = 0
             while not stop.is_set():

@@ -20,7 +20,6 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -1018,9 +1017,9 @@ async def test_files_are_added_or_refused_with_a_reason(bot: BotHarness, case: F
 
 
 async def test_a_file_lying_about_its_size_is_cut_off_at_the_limit(
-    fake_openai: Any, fake_slack: Any, tmp_path: Path
+    fake_openai: Any, fake_slack: Any, database_url: str
 ) -> None:
-    bot = await start_bot(fake_openai, fake_slack, tmp_path, MAX_FILE_MB="1")
+    bot = await start_bot(fake_openai, fake_slack, database_url, MAX_FILE_MB="1")
     try:
         await create(bot)
         liar = {**bot.slack.add_file("liar.txt", size=3 * 1024 * 1024, user=A), "size": 10}

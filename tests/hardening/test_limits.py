@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,11 +27,11 @@ def test_turn_window_slides_with_the_clock() -> None:
 
 
 @pytest.fixture
-async def limited(fake_openai: Any, fake_slack: Any, tmp_path: Path):
+async def limited(fake_openai: Any, fake_slack: Any, database_url: str):
     harness = await start_bot(
         fake_openai,
         fake_slack,
-        tmp_path,
+        database_url,
         TURNS_PER_MINUTE="2",
         FILES_PER_DAY="2",
         MAX_STORED_MB="1",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,9 +100,9 @@ async def test_persistent_server_error_ends_in_one_clear_error(
 
 
 @pytest.fixture
-async def impatient(fake_openai: Any, fake_slack: Any, tmp_path: Path):
+async def impatient(fake_openai: Any, fake_slack: Any, database_url: str):
     """The bot with a 0.5 s OpenAI client timeout."""
-    harness = await start_bot(fake_openai, fake_slack, tmp_path, openai_timeout=0.5)
+    harness = await start_bot(fake_openai, fake_slack, database_url, openai_timeout=0.5)
     yield harness
     await harness.stop()
 

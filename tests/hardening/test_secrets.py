@@ -16,7 +16,6 @@ import json
 import logging
 import traceback
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -74,12 +73,12 @@ def every_logger_at_debug(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.L
 
 @pytest.fixture
 async def email_bot(
-    fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path
+    fake_openai: FakeOpenAI, fake_slack: FakeSlack, database_url: str
 ) -> AsyncIterator[tuple[BotHarness, Webhook, Spy]]:
     hook = Webhook()
     async with Spy(hook.answer) as spy:
         harness = await start_bot(
-            fake_openai, fake_slack, tmp_path, EMAIL_URI=spy.url(f"/hook?{EMAIL_QUERY}")
+            fake_openai, fake_slack, database_url, EMAIL_URI=spy.url(f"/hook?{EMAIL_QUERY}")
         )
         try:
             yield harness, hook, spy
