@@ -1,4 +1,4 @@
-"""Admin CLI: `python -m commander {chat,list,show,delete,doctor,prune,serve}`."""
+"""Admin CLI: `python -m commander {chat,list,show,delete,doctor,prune,feedback,serve}`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from commander.events import (
     ToolProgress,
     TurnFailed,
 )
+from commander.feedback_report import report, since_date
 from commander.logs import configure_logging
 from commander.runtime import open_commander
 from commander.service import Commander, thread_label
@@ -170,7 +171,12 @@ def _serve_options(args: argparse.Namespace) -> None:
     args.port = int(raw_port)
 
 
+async def cmd_feedback(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    return await report(commander.answers, args.since, args.csv, out)
+
+
 COMMANDS: dict[str, Command] = {
+    "feedback": cmd_feedback,
     "chat": cmd_chat,
     "list": cmd_list,
     "show": cmd_show,
@@ -195,6 +201,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="serve the REST API alone (needs API_KEYS; PORT, HOST)")
     prune = sub.add_parser("prune")
     prune.add_argument("--delete", action="store_true", help="remove what is found")
+    feedback = sub.add_parser("feedback", help="votes on answers, and recent 👎 with comments")
+    feedback.add_argument("--since", type=since_date, help="YYYY-MM-DD")
+    feedback.add_argument("--csv", action="store_true", help="CSV instead of a table")
     return root
 
 

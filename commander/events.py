@@ -27,7 +27,15 @@ class GeneratedFile:
 
 @dataclass(frozen=True)
 class Citation:
-    filename: str
+    filename: str  # a file's name, or a web page's title
+    url: str = ""  # set for web sources
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should be told once, apart from the answer."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ TurnEvent = (
     | ToolProgress
     | GeneratedFile
     | Citation
+    | Notice
     | EmailPending
     | Usage
     | TurnCompleted

@@ -39,7 +39,7 @@ def to_provider_error(exc: Exception) -> ProviderError:
         missing = _unsupported_tool(detail)
         if missing:
             return ProviderBadRequest(
-                "tool_unsupported",
+                "web_search_unsupported" if missing == "web search" else "tool_unsupported",
                 f"This AI endpoint does not support {missing}. Ask your Slack admin, or turn "
                 f"{missing} off for your assistant.",
                 status=exc.status_code,
@@ -58,7 +58,11 @@ def to_provider_error(exc: Exception) -> ProviderError:
     return ProviderError("unknown")
 
 
-_TOOL_NAMES = {"file_search": "file search", "code_interpreter": "code interpreter"}
+_TOOL_NAMES = {
+    "file_search": "file search",
+    "code_interpreter": "code interpreter",
+    "web_search": "web search",
+}
 
 
 def _unsupported_tool(detail: str) -> str | None:

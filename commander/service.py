@@ -21,12 +21,15 @@ from commander.errors import (
     NoAssistant,
     PendingEmailNotFound,
 )
-from commander.events import EmailPending, TurnCompleted, TurnEvent
+from commander.events import EmailPending, Notice, TurnCompleted, TurnEvent, TurnFailed
+from commander.feedback import Answers
 from commander.filetypes import CODE_INTERPRETER, FILE_SEARCH, content_problem, route, safe_filename
 from commander.leases import PersonLocks
+from commander.model_choice import pick
 from commander.quotas import Quotas
 from commander.settings import CoreSettings
 from commander.spool import TooLarge, spool
+from commander.store.answer_models import Answer, FeedbackVote
 from commander.store.db import Database
 from commander.store.models import Assistant, Job, PendingEmail, StoredFile, TurnRecord
 from commander.tools.base import EmailDraft, ToolContext, ToolRegistry
@@ -37,6 +40,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_NAME = "My assistant"
 SEND_EMAIL = "send_email"
+WEB_SEARCH = "web_search"
+# Web search sends the user's questions to a search engine: on only when picked.
+OPT_IN_TOOLS = frozenset({WEB_SEARCH})
+WEB_SEARCH_OFF = (
+    "Web search is not available on this AI service, so I turned it off for your "
+    "assistant. Your question is answered without it."
+)
 MAX_NAME_CHARS = 80
 MAX_CONTAINER_FILES = 20
 
@@ -98,12 +108,17 @@ class Commander:
         # Per person, cluster-wide: create, delete, reset, files and turns never overlap.
         self.locks = locks or PersonLocks(db, "local")
         self.quotas = Quotas(settings.limits, db)
+        self.answers = Answers(db)
         self.retry_base_s = 0.5
 
     @property
     def available_tools(self) -> list[str]:
-        tools = [CODE_INTERPRETER, FILE_SEARCH]
+        tools = [CODE_INTERPRETER, FILE_SEARCH, WEB_SEARCH]
         return [*tools, SEND_EMAIL] if self.email else tools
+
+    @property
+    def default_tools(self) -> list[str]:
+        return [tool for tool in self.available_tools if tool not in OPT_IN_TOOLS]
 
     # --- reading ------------------------------------------------------------------
 
@@ -154,13 +169,14 @@ class Commander:
         instructions: str,
         name: str | None = None,
         tools: list[str] | None = None,
+        model: str | None = None,
+        reasoning_effort: str | None = None,
     ) -> Assistant:
         instructions = self._valid_instructions(instructions)
         name = (name or "").strip()[:MAX_NAME_CHARS] or DEFAULT_NAME
-        chosen = self.available_tools if tools is None else tools
-        unknown = set(chosen) - set(self.available_tools)
-        if unknown:
-            raise InvalidInput(f"Unknown or unavailable tools: {', '.join(sorted(unknown))}.")
+        chosen = self.default_tools if tools is None else tools
+        self._check_tools(chosen)
+        model, reasoning_effort = pick(self.settings.model_choices, model, reasoning_effort)
         async with self.locks.hold(team_id, user_id):
             if await self.get(team_id, user_id) is not None:
                 raise AssistantExists()
@@ -170,7 +186,8 @@ class Commander:
                 user_id=user_id,
                 name=name,
                 instructions=instructions,
-                model=self.settings.model,
+                model=model,
+                reasoning_effort=reasoning_effort,
                 tools=[t for t in self.available_tools if t in chosen],
                 thread_strategy=strategy,
                 conversation_id=conversation_id,
@@ -184,6 +201,44 @@ class Commander:
                 raise AssistantExists() from None
         log.info("assistant created for %s/%s (thread: %s)", team_id, user_id, strategy)
         return assistant
+
+    def _check_tools(self, chosen: list[str]) -> None:
+        unknown = set(chosen) - set(self.available_tools)
+        if unknown:
+            raise InvalidInput(f"Unknown or unavailable tools: {', '.join(sorted(unknown))}.")
+
+    async def configure(
+        self,
+        team_id: str,
+        user_id: str,
+        *,
+        tools: list[str] | None = None,
+        model: str | None = None,
+        reasoning_effort: str | None = None,
+        clear_effort: bool = False,
+    ) -> Assistant:
+        """Change the assistant's tools, model or reasoning effort (App Home)."""
+        async with self.locks.hold(team_id, user_id):
+            assistant = await self.require(team_id, user_id)
+            values: dict[str, Any] = {}
+            if tools is not None:
+                self._check_tools(tools)
+                values["tools"] = [t for t in self.available_tools if t in tools]
+            if model is not None or reasoning_effort is not None or clear_effort:
+                effort = None if clear_effort else reasoning_effort or assistant.reasoning_effort
+                chosen = model or assistant.model
+                choice = next((c for c in self.settings.model_choices if c.name == chosen), None)
+                if model is not None and choice is not None and not choice.reasoning:
+                    effort = None  # a new model without reasoning drops the old effort
+                values["model"], values["reasoning_effort"] = pick(
+                    self.settings.model_choices, chosen, effort
+                )
+            if values:
+                async with self.db.transaction() as session:
+                    await session.execute(
+                        update(Assistant).where(Assistant.id == assistant.id).values(**values)
+                    )
+            return await self.require(team_id, user_id)
 
     async def reset_thread(self, team_id: str, user_id: str) -> Assistant:
         async with self.locks.hold(team_id, user_id):
@@ -225,11 +280,17 @@ class Commander:
                     else:
                         report.files_already_gone += 1
             async with self.db.transaction() as session:
-                for table in (StoredFile, PendingEmail, Job, TurnRecord, Assistant):
+                for table in (StoredFile, PendingEmail, Job, TurnRecord, Answer, Assistant):
                     result = await session.execute(
                         delete(table).where(table.team_id == team_id, table.user_id == user_id)
                     )
                     report.rows_deleted += result.rowcount or 0
+                result = await session.execute(
+                    delete(FeedbackVote).where(
+                        FeedbackVote.voter_team == team_id, FeedbackVote.voter_user == user_id
+                    )
+                )
+                report.rows_deleted += result.rowcount or 0
             report.assistant = assistant is not None
         log.info("deleted everything of %s/%s: %s", team_id, user_id, report)
         return report
@@ -326,7 +387,13 @@ class Commander:
     # --- asking --------------------------------------------------------------------
 
     async def ask(
-        self, team_id: str, user_id: str, text: str, *, resume: Resume | None = None
+        self,
+        team_id: str,
+        user_id: str,
+        text: str,
+        *,
+        resume: Resume | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> AsyncIterator[TurnEvent]:
         """Run one turn; same-user turns queue behind each other.
 
@@ -355,16 +422,49 @@ class Commander:
                 drain_emails=lambda: [emails.pop(0) for _ in range(len(emails))],
                 retry_base_s=self.retry_base_s,
             )
+            model, effort = self._model_of(assistant)
             spec = TurnSpec(
-                assistant.model, assistant.instructions, self._tools(assistant, files), text
+                model,
+                assistant.instructions,
+                self._tools(assistant, files),
+                text,
+                attachments=list(attachments or []),
+                reasoning_effort=effort,
             )
             try:
                 async for event in turn.run(spec, resumed=resume is not None):
+                    if isinstance(event, TurnFailed) and event.kind == "web_search_unsupported":
+                        # Refused before anything reached the thread: turn the tool off for
+                        # this assistant, say so once, and answer without it.
+                        await self._turn_off(assistant, WEB_SEARCH)
+                        yield Notice(WEB_SEARCH_OFF)
+                        spec.tools = [t for t in spec.tools if t["type"] != WEB_SEARCH]
+                        async for retried in turn.run(spec):
+                            yield retried
+                            if isinstance(retried, TurnCompleted):
+                                break
+                        break
                     yield event
                     if isinstance(event, TurnCompleted):
                         break
             finally:
                 await self._save_thread(assistant.id, thread)
+
+    def _model_of(self, assistant: Assistant) -> tuple[str, str | None]:
+        """The assistant's model, or the default when the admin no longer allows it."""
+        choices = self.settings.model_choices
+        choice = next((c for c in choices if c.name == assistant.model), None)
+        if choice is None:
+            return choices[0].name, None
+        return choice.name, assistant.reasoning_effort if choice.reasoning else None
+
+    async def _turn_off(self, assistant: Assistant, tool: str) -> None:
+        log.warning("the endpoint lacks %s; turned off for %s", tool, assistant.user_id)
+        assistant.tools = [t for t in assistant.tools if t != tool]
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(Assistant).where(Assistant.id == assistant.id).values(tools=assistant.tools)
+            )
 
     async def _save_thread(self, assistant_id: int, thread: ThreadState) -> None:
         async with self.db.transaction() as session:
@@ -380,6 +480,8 @@ class Commander:
 
     def _tools(self, assistant: Assistant, files: list[StoredFile]) -> list[dict[str, Any]]:
         tools: list[dict[str, Any]] = []
+        if WEB_SEARCH in assistant.tools:
+            tools.append({"type": "web_search"})
         if FILE_SEARCH in assistant.tools and assistant.vector_store_id:
             tools.append({"type": "file_search", "vector_store_ids": [assistant.vector_store_id]})
         if CODE_INTERPRETER in assistant.tools:

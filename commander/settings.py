@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from commander.errors import ConfigError
+from commander.model_choice import ModelChoice, parse_allowed
 from commander.store.urls import PoolOptions, normalise_database_url
 
 DEFAULT_MODEL = "gpt-5.5"
@@ -51,6 +52,13 @@ class CoreSettings:
     database_url: str
     email_uri: str | None = None
     limits: Limits = Limits()
+    # ALLOWED_MODELS: what people may pick; the first is `model`, the default.
+    allowed_models: tuple[ModelChoice, ...] = ()
+
+    @property
+    def model_choices(self) -> tuple[ModelChoice, ...]:
+        return self.allowed_models or parse_allowed(None, self.model)
+
     database_pool: PoolOptions = field(default_factory=PoolOptions)
     cluster: Cluster = Cluster()
 
@@ -170,6 +178,8 @@ def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
         model = _first(env, "OPENAI_MODEL") or DEFAULT_MODEL
         provider = "openai"
     database_url = normalise_database_url(_first(env, "DATABASE_URL") or DEFAULT_DATABASE_URL)
+    allowed = parse_allowed(_first(env, "ALLOWED_MODELS"), model)
+    model = allowed[0].name
     return CoreSettings(
         provider=provider,
         model=model,
@@ -178,6 +188,7 @@ def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
         database_url=database_url,
         email_uri=_first(env, "EMAIL_URI"),
         limits=load_limits(env),
+        allowed_models=allowed,
         database_pool=load_database_pool(env),
         cluster=load_cluster(env),
     )

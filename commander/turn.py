@@ -49,8 +49,16 @@ RECOVER_POLL_MAX_S = 2.0
 _TRANSPORT_ERRORS = (openai.APIError, httpx2.TransportError)
 # Failures before the request left this process: nothing can have reached the model.
 _UNSENT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
-_TOOL_LABELS = {"file_search_call": "searching your files", "code_interpreter_call": "running code"}
-_TOOL_NAMES = {"file_search_call": "file_search", "code_interpreter_call": "code_interpreter"}
+_TOOL_LABELS = {
+    "file_search_call": "searching your files",
+    "code_interpreter_call": "running code",
+    "web_search_call": "searching the web",
+}
+_TOOL_NAMES = {
+    "file_search_call": "file_search",
+    "code_interpreter_call": "code_interpreter",
+    "web_search_call": "web_search",
+}
 
 
 @dataclass
@@ -67,6 +75,9 @@ class TurnSpec:
     instructions: str
     tools: list[dict[str, Any]]
     input_text: str
+    # input_image / input_file parts sent with the text (commander/attachments.py)
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    reasoning_effort: str | None = None
 
 
 @dataclass
@@ -109,9 +120,8 @@ class Turn:
 
     async def run(self, spec: TurnSpec, *, resumed: bool = False) -> AsyncIterator[TurnEvent]:
         """`resumed`: this input may already have reached the thread before a crash."""
-        pending_input: list[dict[str, Any]] = [
-            {"role": "user", "content": [{"type": "input_text", "text": spec.input_text}]}
-        ]
+        content = [{"type": "input_text", "text": spec.input_text}, *spec.attachments]
+        pending_input: list[dict[str, Any]] = [{"role": "user", "content": content}]
         text_parts: list[str] = []
         try:
             if resumed:
@@ -207,6 +217,8 @@ class Turn:
         }
         if input_items:
             params["input"] = input_items
+        if spec.reasoning_effort:
+            params["reasoning"] = {"effort": spec.reasoning_effort}
         if not allow_tools:
             params["tool_choice"] = "none"
         if self.thread.strategy == CONVERSATION:
@@ -429,6 +441,9 @@ class Turn:
         elif kind == "file_citation" and data.get("filename") not in self._seen_citations:
             self._seen_citations.add(data["filename"])
             yield Citation(data["filename"])
+        elif kind == "url_citation" and data.get("url") not in self._seen_citations:
+            self._seen_citations.add(data["url"])
+            yield Citation(str(data.get("title") or data["url"]), str(data["url"]))
 
     async def _fetch_generated(self, data: dict[str, Any]) -> GeneratedFile | TextDelta | None:
         filename = str(data.get("filename") or "output.bin").rsplit("/", 1)[-1]

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from commander.errors import AssistantExists, CommanderError, InvalidInput, PendingEmailNotFound
+from commander.model_choice import REASONING_EFFORTS
 from commander.service import AddFilesResult
 from handlers import blocks, ids
 from handlers.context import Deps
@@ -158,8 +159,11 @@ async def direct_message(
 
 async def open_create_modal(deps: Deps, client: AsyncWebClient, trigger_id: str) -> None:
     """Open the create form. Call it before the acknowledgement: trigger ids last 3 s."""
+    commander = deps.commander
     view = blocks.create_modal(
-        deps.commander.available_tools, deps.commander.limits.max_instructions_chars
+        commander.available_tools,
+        commander.limits.max_instructions_chars,
+        commander.settings.model_choices,
     )
     await client.views_open(trigger_id=trigger_id, view=view)
 
@@ -339,7 +343,10 @@ async def submit_create_modal(
     view = body.get("view") or {}
     form = blocks.read_create_form((view.get("state") or {}).get("values") or {})
     errors = blocks.create_form_errors(
-        form, commander.available_tools, commander.limits.max_instructions_chars
+        form,
+        commander.available_tools,
+        commander.limits.max_instructions_chars,
+        commander.settings.model_choices,
     )
     if errors:
         await ack(response_action="errors", errors=errors)
@@ -362,6 +369,8 @@ async def create_from_form(
             instructions=form.instructions,
             name=form.name or None,
             tools=form.tools,
+            model=form.model or None,
+            reasoning_effort=_chosen_effort(deps, form),
         )
     except Exception as exc:
         await direct_message(client, origin.user_id, failure_text(exc, "creating an assistant"))
@@ -409,3 +418,11 @@ async def look_up_files(
 
 def file_name(slack_file: dict[str, Any]) -> str:
     return str(slack_file.get("name") or slack_file.get("title") or slack_file.get("id") or "file")
+
+
+def _chosen_effort(deps: Deps, form: blocks.CreateForm) -> str | None:
+    """The form's effort when the chosen model takes one (others have no effort)."""
+    choices = deps.commander.settings.model_choices
+    model = form.model or choices[0].name
+    takes = any(c.name == model and c.reasoning for c in choices)
+    return form.effort if takes and form.effort in REASONING_EFFORTS else None

@@ -12,9 +12,17 @@ from datetime import datetime
 from typing import Any
 
 from commander.filetypes import CODE_INTERPRETER, FILE_SEARCH
-from commander.service import SEND_EMAIL, AddFilesResult, AssistantStatus, DeleteReport
+from commander.model_choice import REASONING_EFFORTS, ModelChoice
+from commander.service import (
+    OPT_IN_TOOLS,
+    SEND_EMAIL,
+    WEB_SEARCH,
+    AddFilesResult,
+    AssistantStatus,
+    DeleteReport,
+)
 from commander.store.models import Assistant, StoredFile
-from handlers import ids
+from handlers import ids, settings_blocks
 
 Block = dict[str, Any]
 
@@ -39,11 +47,13 @@ TOOL_LABELS = {
     CODE_INTERPRETER: "Code interpreter",
     FILE_SEARCH: "File search",
     SEND_EMAIL: "Email",
+    WEB_SEARCH: "Web search",
 }
 TOOL_HINTS = {
     CODE_INTERPRETER: "Runs Python to analyse data and draw charts",
     FILE_SEARCH: "Searches the documents you give it",
     SEND_EMAIL: "Drafts emails that you confirm before they are sent",
+    WEB_SEARCH: "Searches the web and cites its sources",
 }
 COMMAND = "/assistant-create"
 HOW_TO_TALK = (
@@ -204,8 +214,13 @@ def tool_option(tool: str) -> Block:
     }
 
 
-def create_modal(available_tools: Sequence[str], max_instructions_chars: int) -> Block:
+def create_modal(
+    available_tools: Sequence[str],
+    max_instructions_chars: int,
+    choices: Sequence[ModelChoice] = (),
+) -> Block:
     options = [tool_option(tool) for tool in available_tools]
+    initial = [option for option in options if option["value"] not in OPT_IN_TOOLS]
     blocks: list[Block] = [
         {
             "type": "input",
@@ -245,10 +260,11 @@ def create_modal(available_tools: Sequence[str], max_instructions_chars: int) ->
                     "type": "checkboxes",
                     "action_id": INPUT,
                     "options": options,
-                    "initial_options": options,
+                    **({"initial_options": initial} if initial else {}),
                 },
             }
         )
+    blocks += settings_blocks.create_form_pickers(choices)
     blocks.append(
         {
             "type": "input",
@@ -285,6 +301,8 @@ class CreateForm:
     instructions: str
     tools: list[str]
     files: list[dict[str, Any]] = field(default_factory=list)
+    model: str = ""
+    effort: str = ""
 
 
 def _field(values: dict[str, Any], block_id: str) -> dict[str, Any]:
@@ -301,11 +319,16 @@ def read_create_form(values: dict[str, Any]) -> CreateForm:
         instructions=(_field(values, ids.INSTRUCTIONS_BLOCK).get("value") or "").strip(),
         tools=[str(option.get("value")) for option in selected if isinstance(option, dict)],
         files=[f for f in _field(values, ids.FILES_BLOCK).get("files") or [] if f.get("id")],
+        model=settings_blocks.selected(values, ids.MODEL_BLOCK),
+        effort=settings_blocks.selected(values, ids.EFFORT_BLOCK),
     )
 
 
 def create_form_errors(
-    form: CreateForm, available_tools: Sequence[str], max_instructions_chars: int
+    form: CreateForm,
+    available_tools: Sequence[str],
+    max_instructions_chars: int,
+    choices: Sequence[ModelChoice] = (),
 ) -> dict[str, str]:
     """Field errors for `response_action: errors`, keyed by block id; empty when valid."""
     errors: dict[str, str] = {}
@@ -321,6 +344,10 @@ def create_form_errors(
         errors[ids.TOOLS_BLOCK] = f"Not available here: {', '.join(unknown)}."
     if len(form.files) > MAX_MODAL_FILES:
         errors[ids.FILES_BLOCK] = f"Please attach at most {MAX_MODAL_FILES} files."
+    if form.model and form.model not in [c.name for c in choices]:
+        errors[ids.MODEL_BLOCK] = "That model is not offered here. Please pick one from the list."
+    if form.effort and form.effort not in (settings_blocks.DEFAULT_EFFORT, *REASONING_EFFORTS):
+        errors[ids.EFFORT_BLOCK] = "Please pick an effort from the list."
     return errors
 
 
@@ -453,9 +480,22 @@ def home_view(
     user_id: str,
     *,
     notice: str | None = None,
+    choices: Sequence[ModelChoice] = (),
+    available_tools: Sequence[str] = (),
 ) -> Block:
     blocks = [context(notice)] if notice else []
     blocks += _home_assistant(status, user_id) if status else _home_intro()
+    if status and (choices or available_tools):
+        assistant = status.assistant
+        settings = settings_blocks.home_settings(
+            choices,
+            assistant.model,
+            assistant.reasoning_effort,
+            assistant.tools,
+            available_tools,
+            TOOL_LABELS,
+        )
+        blocks[-1:-1] = [*settings, divider()]
     return {"type": "home", "blocks": blocks}
 
 
@@ -479,7 +519,7 @@ def _home_assistant(status: AssistantStatus, user_id: str) -> list[Block]:
         {
             "type": "section",
             "fields": [
-                mrkdwn(f"*Model*\n{fit(assistant.model, 100)}"),
+                mrkdwn(f"*Model*\n{fit(_model_label(assistant), 130)}"),
                 mrkdwn(f"*Tools*\n{tool_list(assistant.tools)}"),
                 mrkdwn(f"*Created*\n{slack_date(assistant.created_at)}"),
                 mrkdwn(f"*Files*\n{len(status.files)}"),
@@ -536,3 +576,8 @@ def _home_controls(user_id: str) -> Block:
         "Delete assistant", ids.CONFIRM_DELETE, user_id, style="danger", confirm=delete_dialog()
     )
     return actions(reset, delete, block_id="assistant_controls")
+
+
+def _model_label(assistant: Assistant) -> str:
+    effort = assistant.reasoning_effort
+    return f"{assistant.model} (reasoning: {effort})" if effort else assistant.model

@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from commander.attachments import InputIncoming, InputsResult, collect, input_kind
 from commander.errors import InvalidInput
 from commander.filetypes import safe_filename
 from commander.service import AddFilesResult, Commander, IncomingFile
@@ -83,6 +84,34 @@ class SlackFiles:
             else AddFilesResult()
         )
         result.rejected.extend(refused)
+        return result
+
+    async def fetch_inputs(self, files: list[dict[str, Any]]) -> InputsResult:
+        """The message's images and PDFs, read and checked for the model's input."""
+        incoming: list[InputIncoming] = []
+        refused: list[InputIncoming] = []
+        reasons: list[str] = []
+        for slack_file in files:
+            name = safe_filename(str(slack_file.get("name") or slack_file.get("title") or "file"))
+            if input_kind(name) is None:
+                continue
+            url = str(slack_file.get("url_private_download") or slack_file.get("url_private"))
+            size = slack_file.get("size")
+            one = InputIncoming(
+                name,
+                self._chunks(url, False),
+                size if isinstance(size, int) else None,
+                str(slack_file.get("id") or ""),
+            )
+            reason = self._unusable(slack_file)
+            if reason:
+                refused.append(one)
+                reasons.append(reason)
+            else:
+                incoming.append(one)
+        result = await collect(incoming, self.commander.limits.max_file_bytes)
+        for one, reason in zip(refused, reasons, strict=True):
+            result.refuse(one, reason)
         return result
 
     def _unusable(self, slack_file: dict[str, Any]) -> str | None:

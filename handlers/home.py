@@ -47,7 +47,14 @@ async def publish_home(
     """Show the user's current assistant (or the intro) on their Home tab."""
     try:
         status = await deps.commander.status(team_id, user_id)
-        view = blocks.home_view(status, user_id, notice=notice)
+        commander = deps.commander
+        view = blocks.home_view(
+            status,
+            user_id,
+            notice=notice,
+            choices=commander.settings.model_choices,
+            available_tools=commander.available_tools,
+        )
         await client.views_publish(user_id=user_id, view=view)
     except SLACK_ERRORS as exc:
         log.warning("could not publish the home view of %s/%s: %s", team_id, user_id, exc)

@@ -14,3 +14,15 @@ NAME_BLOCK = "name"
 INSTRUCTIONS_BLOCK = "instructions"
 TOOLS_BLOCK = "tools"
 FILES_BLOCK = "files"
+MODEL_BLOCK = "model"
+EFFORT_BLOCK = "reasoning_effort"
+
+# Answers: feedback buttons and the "What went wrong?" modal.
+FEEDBACK = "answer_feedback"
+FEEDBACK_MODAL = "feedback_comment_modal"
+FEEDBACK_COMMENT_BLOCK = "comment"
+
+# App Home settings.
+HOME_MODEL = "home_model"
+HOME_EFFORT = "home_reasoning_effort"
+HOME_TOOLS = "home_tools"

@@ -15,8 +15,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
+from commander.feedback import AnswerKey
 from handlers.context import Deps
 from handlers.replies import SLACK_ERRORS
+from handlers.stop import is_stop, request_stop
 from handlers.text import clean_user_text
 
 log = logging.getLogger(__name__)
@@ -44,11 +46,15 @@ SUGGESTED_PROMPTS = [
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    async def on_message(event: dict[str, Any], body: dict[str, Any]) -> None:
-        await accept_message(deps, event, body, mentioned=False)
+    async def on_message(
+        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await accept_message(deps, event, body, mentioned=False, client=client)
 
-    async def on_mention(event: dict[str, Any], body: dict[str, Any]) -> None:
-        await accept_message(deps, event, body, mentioned=True)
+    async def on_mention(
+        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await accept_message(deps, event, body, mentioned=True, client=client)
 
     async def on_thread_started(event: dict[str, Any], client: AsyncWebClient) -> None:
         thread = event.get("assistant_thread") or {}
@@ -65,7 +71,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
 
 async def accept_message(
-    deps: Deps, event: dict[str, Any], body: dict[str, Any], *, mentioned: bool
+    deps: Deps,
+    event: dict[str, Any],
+    body: dict[str, Any],
+    *,
+    mentioned: bool,
+    client: AsyncWebClient | None = None,
 ) -> None:
     user = event.get("user")
     if not _from_a_person(event, deps.slack.bot_user_id) or not user:
@@ -82,6 +93,11 @@ async def accept_message(
     if not is_dm and not mentioned:
         if not thread_ts or not await deps.threads.follows(workspace, channel, thread_ts):
             return
+    text = valid_unicode(clean_user_text(event.get("text") or "", deps.slack.bot_user_id))
+    if is_stop(text) and not event.get("files"):
+        key = AnswerKey(workspace, team_id, user, channel, thread_ts or ts)
+        if await request_stop(deps.commander.answers, client, key, bool(thread_ts) or not is_dm):
+            return
     payload = {
         "channel": channel,
         "ts": ts,
@@ -90,7 +106,7 @@ async def accept_message(
         "is_dm": is_dm,
         "user_team": team_id,
         "workspace": workspace,
-        "text": valid_unicode(clean_user_text(event.get("text") or "", deps.slack.bot_user_id)),
+        "text": text,
         "files": [{k: f.get(k) for k in FILE_FIELDS} for f in event.get("files") or []],
     }
     try:

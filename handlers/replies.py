@@ -73,6 +73,7 @@ class SlackReply:
         self._lock = asyncio.Lock()
         self._finished = False
         self._last_char = ""
+        self._end_blocks: list[dict] | None = None
         self._started_at = time.monotonic() if started_at is None else started_at
         self._shown_text = False
         self.sent_any = False
@@ -172,12 +173,14 @@ class SlackReply:
         if self._stream is not None and self._stream.ts:
             await self._stop_stream()
 
-    async def _stop_stream(self, markdown: str | None = None) -> None:
+    async def _stop_stream(
+        self, markdown: str | None = None, blocks: list[dict] | None = None
+    ) -> None:
         stream, self._stream = self._stream, None
         if stream is None:
             return
         try:
-            await stream.stop(markdown_text=markdown or None)
+            await stream.stop(markdown_text=markdown or None, blocks=blocks or None)
         except SLACK_ERRORS as exc:
             record_slack_error(exc)
             log.warning("could not close a Slack stream: %s", exc)
@@ -185,8 +188,11 @@ class SlackReply:
 
     # --- ending ---------------------------------------------------------------------
 
-    async def finish(self, footer: str = "") -> None:
-        """End the reply; only the first call counts (a failed turn has already ended it)."""
+    async def finish(self, footer: str = "", end_blocks: list[dict] | None = None) -> None:
+        """End the reply; only the first call counts (a failed turn has already ended it).
+
+        `end_blocks` (e.g. the feedback buttons) end the message: chat.stopStream's
+        blocks, or the last plain message's."""
         if self._finished:
             return
         self._finished = True
@@ -198,9 +204,10 @@ class SlackReply:
             if self._fallback is not None:
                 self._fallback.append(self._pending)
                 self._pending = ""
+                self._end_blocks = end_blocks
                 await self.post("".join(self._fallback))
             elif self._stream is not None:
-                await self._stop_stream()
+                await self._stop_stream(blocks=end_blocks)
         finally:
             observe_turn(time.monotonic() - self._started_at)
 
@@ -212,18 +219,19 @@ class SlackReply:
 
     async def post(self, markdown: str) -> None:
         """Post text as ordinary messages, split within Slack's limits."""
-        for part in split_markdown(markdown):
-            if part.strip():
-                await self._post_part(part)
+        parts = [part for part in split_markdown(markdown) if part.strip()]
+        for index, part in enumerate(parts):
+            await self._post_part(part, last=index == len(parts) - 1)
 
-    async def _post_part(self, part: str, splits: int = 0) -> None:
+    async def _post_part(self, part: str, splits: int = 0, *, last: bool = False) -> None:
         """One message; when Slack finds it too long, its halves, a bounded number of times."""
+        extra = (self._end_blocks or []) if last else []
         try:
             await self.client.chat_postMessage(
                 channel=self.target.channel,
                 thread_ts=self.target.thread_ts,
                 text=part[:3000],
-                blocks=[{"type": "markdown", "text": part}],
+                blocks=[{"type": "markdown", "text": part}, *extra],
             )
         except SlackApiError as exc:
             record_slack_error(exc)
@@ -231,9 +239,9 @@ class SlackReply:
             if not too_long or splits >= MAX_SPLITS or len(part) < MIN_SPLIT_CHARS:
                 raise
             log.info("Slack found a %d-character message too long; splitting it", len(part))
-            for piece in split_markdown(part, len(part) // 2 + 1):
-                if piece.strip():
-                    await self._post_part(piece, splits + 1)
+            pieces = [p for p in split_markdown(part, len(part) // 2 + 1) if p.strip()]
+            for index, piece in enumerate(pieces):
+                await self._post_part(piece, splits + 1, last=last and index == len(pieces) - 1)
             return
         self.sent_any = True
         self._text_shown()

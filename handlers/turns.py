@@ -6,7 +6,6 @@ closed first, with a note that the answer follows again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from typing import Any
@@ -14,24 +13,30 @@ from typing import Any
 from slack_sdk.models.messages.chunk import MarkdownTextChunk
 from slack_sdk.web.async_client import AsyncWebClient
 
+from commander.attachments import InputsResult, input_kind
 from commander.errors import CommanderError
 from commander.events import (
     Citation,
     EmailPending,
     GeneratedFile,
+    Notice,
     TextDelta,
     ToolProgress,
     TurnCompleted,
     TurnFailed,
 )
+from commander.feedback import AnswerKey
+from commander.filetypes import route, safe_filename
 from commander.jobs import RUNNING
 from commander.leases import LeaseLost
 from commander.service import AddFilesResult, Resume
+from commander.store.answer_models import ANSWERED, FAILED, STOPPED
 from commander.store.models import Job
-from handlers import blocks
+from handlers import answer_blocks, blocks
 from handlers.context import Deps, error_ref
 from handlers.replies import SLACK_ERRORS, SlackReply, Target
 from handlers.status import StatusKeeper
+from handlers.stop import StopWatch
 from handlers.text import split_markdown
 from handlers.uploads import upload_to_thread
 
@@ -96,8 +101,12 @@ class MessageJobs:
             await self._say(target, NO_ASSISTANT_HINT, ephemeral=not payload.get("is_dm"))
             return
         text = payload.get("text", "")
+        inputs = InputsResult()
         if payload.get("files"):
-            names = await self._add_files(job, target)
+            inputs = await self.deps.files.fetch_inputs(payload["files"])
+            names = await self._add_files(job, target, inputs)
+            if not text and any(one.kind == "image" for one in inputs.inputs):
+                text = "(The user sent the attached image(s) without a message.)"
             if not text:
                 return
             if names:
@@ -115,43 +124,87 @@ class MessageJobs:
         title = (
             text[:60] if new_thread and payload.get("is_dm") and payload.get("in_thread") else ""
         )
-        await self._turn(job, target, text, title, assistant.last_item_id)
+        answer = AnswerKey(
+            payload.get("workspace", job.team_id),
+            job.team_id,
+            job.user_id,
+            target.channel,
+            target.thread_ts,
+        )
+        await self._turn(job, target, text, title, assistant, answer, inputs)
 
-    async def _add_files(self, job: Job, target: Target) -> list[str]:
-        """Add the message's files once: a job resumed after a crash does not add them again."""
+    async def _add_files(self, job: Job, target: Target, inputs: InputsResult) -> list[str]:
+        """Add the message's files once: a job resumed after a crash does not add them again.
+
+        Images and PDFs the model cannot take are not added for the tools either; images
+        no enabled tool takes only go to the model."""
         if "added_files" in job.progress:
             return list(job.progress["added_files"])
-        added = await self.deps.files.fetch_all(job.team_id, job.user_id, job.payload["files"])
+        assistant = await self.deps.commander.require(job.team_id, job.user_id)
+        for_tools = [f for f in job.payload["files"] if tool_bound(f, assistant.tools, inputs)]
+        try:
+            added = (
+                await self.deps.files.fetch_all(job.team_id, job.user_id, for_tools)
+                if for_tools
+                else AddFilesResult()
+            )
+        except CommanderError as exc:  # e.g. too many files: the model still gets its inputs
+            added = AddFilesResult(rejected=[("the attached files", exc.user_message)])
         names = [f.original_name for f in added.added]
         await self.deps.jobs.save_progress(job, added_files=names)
-        await self._say(target, files_report(added))
+        await self._say(target, files_report(added, inputs))
         return names
 
     async def _turn(
-        self, job: Job, target: Target, text: str, title: str, cursor: str | None
+        self,
+        job: Job,
+        target: Target,
+        text: str,
+        title: str,
+        assistant: Any,
+        key: AnswerKey,
+        inputs: InputsResult,
     ) -> None:
         async def remember_stream(ts: str | None) -> None:
             await self.deps.jobs.save_progress(job, stream_ts=ts)
 
+        answers = self.deps.commander.answers
         reply = SlackReply(
             self.client, target, on_stream=remember_stream, flush_interval_s=self.flush_interval_s
         )
         status = StatusKeeper(self.client, target, enabled=bool(job.payload.get("is_dm")))
-        citations: list[str] = []
-        async with status:
-            if title:
-                await status.set_title(title)
-            resume = await self._resume_point(job, cursor)
-            # Closed at once even when showing an event fails: the turn then saves where
-            # the thread stands and lets the user's next turn start.
-            events = self.deps.commander.ask(job.team_id, job.user_id, text, resume=resume)
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    await self._show(event, reply, status, target, citations)
-                    if isinstance(event, TurnCompleted):
-                        # Close the stream now, before the thread's bookkeeping in ask().
-                        await reply.finish(sources_footer(citations))
-            await reply.finish(sources_footer(citations))
+        citations: list[tuple[str, str]] = []
+        outcome = {"status": ANSWERED, "response_id": None}
+        answer_id = await answers.start(key, assistant.name, assistant.model)
+        feedback = [answer_blocks.feedback_block(answer_id)]
+
+        async def show(event: Any) -> None:
+            await self._show(event, reply, status, target, citations)
+            if isinstance(event, TurnCompleted):
+                outcome["response_id"] = event.response_id
+                # Close the stream now, before the thread's bookkeeping in ask().
+                await reply.finish(answer_blocks.sources_footer(citations), feedback)
+            elif isinstance(event, TurnFailed):
+                outcome["status"] = FAILED
+
+        try:
+            async with status:
+                if title:
+                    await status.set_title(title)
+                resume = await self._resume_point(job, assistant.last_item_id)
+                # Closed at once even when showing an event fails: the turn then saves
+                # where the thread stands and lets the user's next turn start.
+                events = self.deps.commander.ask(
+                    job.team_id, job.user_id, text, resume=resume, attachments=inputs.items
+                )
+                watch = StopWatch(answers, answer_id, self.flush_interval_s)
+                if await watch.run(events, show):
+                    outcome["status"] = STOPPED
+                    footer = answer_blocks.STOPPED_NOTE + answer_blocks.sources_footer(citations)
+                    await reply.finish(footer, feedback)
+                await reply.finish(answer_blocks.sources_footer(citations), feedback)
+        finally:
+            await answers.finish(answer_id, str(outcome["status"]), outcome["response_id"])
         await self.deps.jobs.save_progress(job, answered=True, stream_ts=None)
 
     async def _resume_point(self, job: Job, cursor: str | None) -> Resume | None:
@@ -167,7 +220,7 @@ class MessageJobs:
         reply: SlackReply,
         status: StatusKeeper,
         target: Target,
-        citations: list[str],
+        citations: list[tuple[str, str]],
     ) -> None:
         if isinstance(event, TextDelta):
             await reply.text(event.text)
@@ -178,7 +231,9 @@ class MessageJobs:
         elif isinstance(event, GeneratedFile):
             await self._upload(target, event)
         elif isinstance(event, Citation):
-            citations.append(event.filename)
+            citations.append((event.filename, event.url))
+        elif isinstance(event, Notice):
+            await self._say(target, f":information_source: {event.text}")
         elif isinstance(event, EmailPending):
             await self._post_blocks(
                 target,
@@ -306,18 +361,30 @@ class MessageJobs:
             log.warning("could not post to Slack: %s", exc)
 
 
-def sources_footer(citations: list[str]) -> str:
-    return f"\n\n_Sources: {', '.join(citations)}_" if citations else ""
-
-
-def files_report(result: AddFilesResult) -> str:
+def files_report(result: AddFilesResult, inputs: InputsResult | None = None) -> str:
     lines = []
     if result.added:
         names = ", ".join(f"`{f.original_name}`" for f in result.added)
         lines.append(f":paperclip: Added to your assistant: {names}")
+    if inputs and inputs.inputs:
+        names = ", ".join(f"`{one.name}`" for one in inputs.inputs)
+        lines.append(f":eyes: Shown to the model with your message: {names}")
     for name, reason in result.rejected:
         lines.append(f":no_entry_sign: Not added: `{name}`: {reason}.")
+    for name, reason in inputs.refused if inputs else []:
+        lines.append(f":no_entry_sign: Not shown to the model: `{name}`: {reason}.")
     return "\n".join(lines) or "No files were attached."
+
+
+def tool_bound(slack_file: dict[str, Any], tools: list[str], inputs: InputsResult) -> bool:
+    """Does this file go to the assistant's tools (file search / code interpreter)?"""
+    name = safe_filename(str(slack_file.get("name") or slack_file.get("title") or "file"))
+    key = str(slack_file.get("id") or name)
+    if input_kind(name) is None:
+        return True  # as before: the tools take it, or the report says why not
+    if key in inputs.refused_keys:
+        return False  # not a real image/PDF, or too big: said once, in the model's terms
+    return bool(route(name, tools)[0]) or key not in inputs.shown_keys
 
 
 def _ts_key(ts: str) -> tuple[int, int]:

@@ -33,6 +33,8 @@ class Assistant(Base):
     name: Mapped[str] = mapped_column(String(80))
     instructions: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(100))
+    # "low", "medium", ... for models that reason; None: the model's default.
+    reasoning_effort: Mapped[str | None] = mapped_column(String(20))
     tools: Mapped[list[str]] = mapped_column(JSON, default=list)
     vector_store_id: Mapped[str | None] = mapped_column(String(100))
     # "conversation": conversation_id holds the thread; "previous_response":

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from tests.fakes.openai_media import check_file, check_image
 from tests.fakes.openai_state import ConversationRecord, ResponseRecord, State
 from tests.fakes.openai_wire import (
     ApiError,
@@ -41,6 +42,7 @@ TOOL_TYPES = (
     "apply_patch",
 )
 TOOL_CHOICES = ("none", "auto", "required")
+IMAGE_DETAILS = ("low", "high", "auto", "original")
 _FUNCTION_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
@@ -257,6 +259,16 @@ def _part(raw: Any, where: str) -> dict[str, Any]:
         raise missing(f"{where}.text")
     if kind == "output_text":
         return {"annotations": [], **raw}
+    if kind == "input_image":
+        if not raw.get("image_url") and not raw.get("file_id"):
+            raise missing(f"{where}.image_url")
+        if raw.get("detail", "auto") not in IMAGE_DETAILS:
+            raise invalid_value(f"{where}.detail", raw.get("detail"), IMAGE_DETAILS)
+        if raw.get("image_url"):
+            check_image(str(raw["image_url"]), f"{where}.image_url")
+        return {"detail": "auto", **raw}
+    if kind == "input_file":
+        check_file(raw, where)
     return dict(raw)
 
 

@@ -369,6 +369,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     for event in runner.events():
         if event["type"] == "response.output_text.delta":
             await pacer.wait()
+        elif event["type"] == "_fake.gate":
+            await asyncio.to_thread(event["gate"].wait, 30)
     if runner.error is not None:
         raise ApiError(500, runner.error.message, type="server_error", code=runner.error.code)
     return json_response(runner.record.body)
@@ -389,6 +391,12 @@ async def _stream(
     events = enumerate(runner.events())
     deltas = 0
     for number, event in events:
+        if event["type"] == "_fake.gate":
+            if not await _pass_gate(request, event["gate"]):
+                fake.client_left.append(runner.id)
+                deque(events, maxlen=0)
+                return response
+            continue
         is_delta = event["type"] == "response.output_text.delta"
         if cut is not None and _cuts_before(cut, event["type"], deltas):
             if request.transport is not None:
@@ -408,6 +416,16 @@ async def _stream(
             _record_delta(fake, runner.id)
     await response.write_eof()
     return response
+
+
+async def _pass_gate(request: web.Request, gate: Any) -> bool:
+    """Wait for the test to open the gate; False when the client left first."""
+    while not gate.is_set():
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return False
+        await asyncio.sleep(0.002)
+    return True
 
 
 def _cuts_before(cut: Fault, event_type: str, deltas_written: int) -> bool:

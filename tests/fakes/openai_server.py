@@ -156,6 +156,7 @@ class FakeOpenAI:
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
         self.timings: dict[str, dict[str, float]] = {}
+        self.client_left: list[str] = []  # responses whose client closed the stream at a Gate
         self._turns: deque[Turn] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -253,6 +254,7 @@ class FakeOpenAI:
         self.faults.clear()
         self.requests.clear()
         self.timings.clear()
+        self.client_left.clear()
 
     # --- the app ------------------------------------------------------------------------------
 

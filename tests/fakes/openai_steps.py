@@ -98,10 +98,55 @@ class ErrorEvent:
     message: str = "An error occurred while processing your request."
 
 
+@dataclass(frozen=True)
+class SeeInputs:
+    """A message describing every image and file input the model has in its context
+    (this turn's and earlier ones in the thread): "I see: a 3x5 png image; ..."."""
+
+    prefix: str = "I see: "
+
+
+@dataclass(frozen=True)
+class WebSearch:
+    """A web_search_call (action "search"), then a message citing `sources` (title, url)
+    with url_citation annotations."""
+
+    text: str
+    sources: tuple[tuple[str, str], ...] = (("Example", "https://example.com/"),)
+
+
+@dataclass(frozen=True, eq=False)
+class Gate:
+    """The stream waits here until `event` (a threading.Event) is set or the client
+    leaves; a client that leaves is recorded in FakeOpenAI.client_left."""
+
+    event: Any
+
+
 Step: TypeAlias = (
-    Text | FunctionCall | CodeInterpreterChart | FileSearch | Fail | Incomplete | ErrorEvent
+    Text
+    | FunctionCall
+    | CodeInterpreterChart
+    | FileSearch
+    | Fail
+    | Incomplete
+    | ErrorEvent
+    | SeeInputs
+    | WebSearch
+    | Gate
 )
-STEP_TYPES = (Text, FunctionCall, CodeInterpreterChart, FileSearch, Fail, Incomplete, ErrorEvent)
+STEP_TYPES = (
+    Text,
+    FunctionCall,
+    CodeInterpreterChart,
+    FileSearch,
+    Fail,
+    Incomplete,
+    ErrorEvent,
+    SeeInputs,
+    WebSearch,
+    Gate,
+)
 Behaviour: TypeAlias = Callable[[dict[str, Any]], "Step | Sequence[Step]"]
 Turn: TypeAlias = "Step | Sequence[Step] | Behaviour"
 TERMINAL_STEPS = (Fail, Incomplete, ErrorEvent)

@@ -6,6 +6,7 @@ import json
 from collections.abc import Generator, Iterator
 from typing import Any
 
+from tests.fakes.openai_media import describe
 from tests.fakes.openai_request import ParsedRequest, item_text, tokens
 from tests.fakes.openai_state import (
     ContainerFileRecord,
@@ -21,9 +22,12 @@ from tests.fakes.openai_steps import (
     Fail,
     FileSearch,
     FunctionCall,
+    Gate,
     Incomplete,
+    SeeInputs,
     Step,
     Text,
+    WebSearch,
 )
 from tests.fakes.openai_wire import ApiError, make_id, now
 
@@ -87,6 +91,8 @@ class TurnRunner:
                 raise ScriptError(f"function {step.name!r} is not among the request's tools")
             if isinstance(step, CodeInterpreterChart) and not self.request.tool("code_interpreter"):
                 raise ScriptError("CodeInterpreterChart needs a code_interpreter tool")
+            if isinstance(step, WebSearch) and not self.request.tool("web_search"):
+                raise ScriptError("WebSearch needs a web_search tool")
 
     def _cited_file(self, step: FileSearch) -> StoredFile:
         tool = self.request.tool("file_search")
@@ -126,6 +132,19 @@ class TurnRunner:
             yield from self._chart(step)
         elif isinstance(step, FileSearch):
             yield from self._file_search(step)
+        elif isinstance(step, SeeInputs):
+            seen = [
+                describe(part)
+                for item in self.request.context
+                if item.get("type") == "message" and item.get("role") == "user"
+                for part in item.get("content") or []
+                if part.get("type") in ("input_image", "input_file")
+            ]
+            yield from self._message(step.prefix + ("; ".join(seen) or "nothing"), 8)
+        elif isinstance(step, WebSearch):
+            yield from self._web_search(step)
+        elif isinstance(step, Gate):
+            yield {"type": "_fake.gate", "gate": step.event}
 
     def _end(self, step: Fail | Incomplete | ErrorEvent) -> Events:
         if isinstance(step, Fail):
@@ -329,6 +348,34 @@ class TurnRunner:
         yield self._done({**item, "status": "completed", "code": code, "outputs": outputs})
         return saved
 
+    def _web_search(self, step: WebSearch) -> Events:
+        users = [
+            i for i in self.request.context if i.get("type") == "message" and i["role"] == "user"
+        ]
+        query = item_text(users[-1]) if users else step.text
+        item = _web_search_item(make_id("ws"), "in_progress", query, [])
+        where = self._where(item["id"])
+        yield self._added(item)
+        for phase in ("in_progress", "searching", "completed"):
+            yield {"type": f"response.web_search_call.{phase}", **where}
+        urls = [url for _title, url in step.sources]
+        yield self._done(_web_search_item(item["id"], "completed", query, urls))
+        text = step.text
+        annotations = []
+        for title, url in step.sources:
+            start = len(text) + 1
+            text += f" [{title}]({url})"
+            annotations.append(
+                {
+                    "type": "url_citation",
+                    "start_index": start,
+                    "end_index": len(text),
+                    "title": title,
+                    "url": url,
+                }
+            )
+        yield from self._message(text, 4, tuple(annotations))
+
     def _file_search(self, step: FileSearch) -> Events:
         cited = self._citations[id(step)]
         item = {
@@ -366,3 +413,9 @@ class TurnRunner:
             "index": len(step.text),
         }
         yield from self._message(step.text, 4, (citation,))
+
+
+def _web_search_item(item_id: str, status: str, query: str, urls: list[str]) -> dict[str, Any]:
+    sources = [{"type": "url", "url": url} for url in urls]
+    action = {"type": "search", "query": query, "queries": [query], "sources": sources}
+    return {"id": item_id, "type": "web_search_call", "status": status, "action": action}

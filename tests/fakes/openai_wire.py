@@ -28,6 +28,7 @@ _ID_FORMATS: dict[str, tuple[str, int, str]] = {
     "fco": ("fco_", 48, _HEX),
     "ci": ("ci_", 48, _HEX),
     "fs": ("fs_", 48, _HEX),
+    "ws": ("ws_", 48, _HEX),
     "cntr": ("cntr_", 48, _HEX),
     "cfile": ("cfile_", 32, _HEX),
     "call": ("call_", 24, _ALNUM),

@@ -98,7 +98,33 @@ def _check_block(block: JsonDict, pointer: str) -> int:
         raise ApiError("invalid_blocks", _too_long(HEADER_TEXT_LIMIT, f"{pointer}/text/text"))
     if kind == "markdown":
         return len(text) if isinstance(text, str) else 0
+    if kind == "context_actions":
+        _check_context_actions(block, pointer)
     return 0
+
+
+CONTEXT_ACTION_ELEMENTS = ("feedback_buttons", "icon_button")
+
+
+def _check_context_actions(block: JsonDict, pointer: str) -> None:
+    """At most 5 feedback_buttons / icon_button elements; button text 75, value 2,000."""
+    elements = block.get("elements")
+    if not isinstance(elements, list) or not 1 <= len(elements) <= 5:
+        raise ApiError("invalid_blocks", f"[ERROR] 1 to 5 elements [json-pointer:{pointer}]")
+    for index, element in enumerate(elements):
+        where = f"{pointer}/elements/{index}"
+        if not isinstance(element, dict) or element.get("type") not in CONTEXT_ACTION_ELEMENTS:
+            raise ApiError("invalid_blocks", f"[ERROR] unsupported element [json-pointer:{where}]")
+        if element["type"] != "feedback_buttons":
+            continue
+        for side in ("positive_button", "negative_button"):
+            button = element.get(side)
+            text = (button or {}).get("text") if isinstance(button, dict) else None
+            value = button.get("value") if isinstance(button, dict) else None
+            if not isinstance(text, dict) or not text.get("text") or len(text["text"]) > 75:
+                raise ApiError("invalid_blocks", _too_long(75, f"{where}/{side}/text"))
+            if not isinstance(value, str) or not value or len(value) > 2000:
+                raise ApiError("invalid_blocks", _too_long(2000, f"{where}/{side}/value"))
 
 
 def _too_long(limit: int, pointer: str) -> str:

@@ -39,7 +39,7 @@ async def test_create_with_text_acks_at_once_and_reports_privately(bot: Any) -> 
     assistant = await bot.commander.get("T1", "U1")
     assert assistant is not None
     assert assistant.instructions == "Answer like a pirate."
-    assert assistant.tools == bot.commander.available_tools
+    assert assistant.tools == bot.commander.default_tools
     assert publishes_for(bot, "U1"), "the Home tab is refreshed"
 
 
@@ -82,7 +82,14 @@ async def test_create_without_text_opens_the_modal_with_the_trigger(bot: Any) ->
     view = call.args["view"]
     assert view["callback_id"] == ids.CREATE_MODAL
     block_ids = [b["block_id"] for b in view["blocks"]]
-    assert block_ids == [ids.NAME_BLOCK, ids.INSTRUCTIONS_BLOCK, ids.TOOLS_BLOCK, ids.FILES_BLOCK]
+    # One allowed model (so no model picker); it reasons, so an effort picker.
+    assert block_ids == [
+        ids.NAME_BLOCK,
+        ids.INSTRUCTIONS_BLOCK,
+        ids.TOOLS_BLOCK,
+        ids.EFFORT_BLOCK,
+        ids.FILES_BLOCK,
+    ]
 
 
 async def test_create_without_text_when_one_exists_says_so(bot: Any) -> None:
