@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commander.errors import CommanderError
-from commander.filetypes import extension, safe_filename
+from commander.filetypes import content_problem, extension, safe_filename
 
 MiB = 1024 * 1024
 IMAGE, PDF = "image", "pdf"
@@ -105,19 +105,16 @@ def image_type(data: bytes) -> str | None:
     return None
 
 
-def _problem(kind: str, data: bytes) -> tuple[str | None, str]:
-    """(a reason to refuse, or None; the MIME type to send)."""
+def _problem(name: str, kind: str, data: bytes) -> tuple[str | None, str]:
+    """(a reason to refuse, or None; the MIME type to send). Content that contradicts the
+    file's name is refused as for every other upload (commander.filetypes)."""
     if not data:
         return "it is empty", ""
+    mismatch = content_problem(name, data[:64])
+    if mismatch:
+        return mismatch, ""
     if kind == PDF:
-        return (
-            (None, "application/pdf")
-            if data.startswith(b"%PDF")
-            else (
-                "its content is not a PDF",
-                "",
-            )
-        )
+        return None, "application/pdf"
     mime = image_type(data)
     if mime is None:
         return "it is not a PNG, JPEG, GIF or WEBP image, whatever its name says", ""
@@ -167,7 +164,7 @@ async def collect(files: list[InputIncoming], max_file_bytes: int) -> InputsResu
         if data is None:
             result.refuse(incoming, f"it is larger than the {label} the model takes")
             continue
-        problem, mime = _problem(kind, data)
+        problem, mime = _problem(incoming.name, kind, data)
         if problem:
             result.refuse(incoming, problem)
             continue

@@ -1,4 +1,4 @@
-"""Admin CLI: `python -m commander {chat,list,show,delete,doctor,prune,feedback,serve}`."""
+"""Admin CLI: `python -m commander {chat,list,show,delete,doctor,prune,jobs,feedback,serve}`."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ from commander.events import (
     TurnFailed,
 )
 from commander.feedback_report import report, since_date
+from commander.jobs import RUNNING, JobStore
+from commander.leases import aware, utcnow
 from commander.logs import configure_logging
 from commander.runtime import open_commander
 from commander.service import Commander, thread_label
@@ -175,7 +177,29 @@ async def cmd_feedback(commander: Commander, args: argparse.Namespace, out: Text
     return await report(commander.answers, args.since, args.csv, out)
 
 
+async def cmd_jobs(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    """The shared job queue: who owns what, until when, how old, how often tried."""
+    jobs = await JobStore(commander.db).listing(unfinished_only=not args.all)
+    now = utcnow()
+    out.write("id\tstate\towner\tlease\tage\tattempts\tperson\n")
+    for job in jobs:
+        lease = "-"
+        if job.status == RUNNING and job.lease_until is not None:
+            left = (aware(job.lease_until) - now).total_seconds()
+            lease = f"{left:.0f} s left" if left >= 0 else f"expired {-left:.0f} s ago"
+        age = (now - aware(job.created_at)).total_seconds()
+        out.write(
+            f"{job.id}\t{job.status}\t{job.owner or '-'}\t{lease}\t{age:.0f} s\t"
+            f"{job.attempts}\t{job.team_id}/{job.user_id}\n"
+        )
+    depth, oldest = await JobStore(commander.db).queue_stats()
+    waiting = "" if oldest is None else f"; oldest queued {oldest:.0f} s"
+    out.write(f"{depth} unfinished job(s){waiting}\n")
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
+    "jobs": cmd_jobs,
     "feedback": cmd_feedback,
     "chat": cmd_chat,
     "list": cmd_list,
@@ -198,6 +222,8 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--instructions", default="You are a helpful assistant.")
     sub.add_parser("list")
     sub.add_parser("doctor")
+    jobs = sub.add_parser("jobs", help="the job queue: state, owner, lease, age, attempts")
+    jobs.add_argument("--all", action="store_true", help="finished jobs too (kept 3 days)")
     sub.add_parser("serve", help="serve the REST API alone (needs API_KEYS; PORT, HOST)")
     prune = sub.add_parser("prune")
     prune.add_argument("--delete", action="store_true", help="remove what is found")

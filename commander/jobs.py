@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 UNFINISHED = (QUEUED, RUNNING)
+FINISHED = (DONE, FAILED)
 WAKE_CHANNEL = "commander_jobs"
 SWEEP_LIMIT = 500
 
@@ -202,7 +203,7 @@ class JobStore:
         async with self.db.transaction() as session:
             result = await session.execute(
                 delete(Job)
-                .where(Job.status.in_((DONE, FAILED)))
+                .where(Job.status.in_(FINISHED))
                 .where(Job.updated_at < utcnow() - older_than)
             )
         return result.rowcount or 0

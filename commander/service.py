@@ -24,7 +24,7 @@ from commander.errors import (
 from commander.events import EmailPending, Notice, TurnCompleted, TurnEvent, TurnFailed
 from commander.feedback import Answers
 from commander.filetypes import CODE_INTERPRETER, FILE_SEARCH, content_problem, route, safe_filename
-from commander.leases import PersonLocks
+from commander.leases import PersonLocks, utcnow
 from commander.model_choice import pick
 from commander.quotas import Quotas
 from commander.settings import CoreSettings
@@ -262,6 +262,7 @@ class Commander:
 
     async def delete(self, team_id: str, user_id: str) -> DeleteReport:
         """Remove everything the user owns, remotely and locally. Safe to repeat."""
+        asked_at = utcnow()
         report = DeleteReport()
         async with self.locks.hold(team_id, user_id):
             async with self.db.session() as session:
@@ -281,9 +282,12 @@ class Commander:
                         report.files_already_gone += 1
             async with self.db.transaction() as session:
                 for table in (StoredFile, PendingEmail, Job, TurnRecord, Answer, Assistant):
-                    result = await session.execute(
-                        delete(table).where(table.team_id == team_id, table.user_id == user_id)
-                    )
+                    query = delete(table).where(table.team_id == team_id, table.user_id == user_id)
+                    if table is Job:
+                        # A message that came while the delete ran still gets its answer
+                        # (the hint that there is no assistant); all older ones go.
+                        query = query.where(Job.created_at < asked_at)
+                    result = await session.execute(query)
                     report.rows_deleted += result.rowcount or 0
                 result = await session.execute(
                     delete(FeedbackVote).where(

@@ -67,13 +67,17 @@ class StopWatch:
 
     async def run(self, events: AsyncIterator[Any], show: Callable[[Any], Awaitable[None]]) -> bool:
         """True when the author stopped it (the model call was cancelled)."""
-        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
 
         async def produce() -> None:
             try:
                 async with contextlib.aclosing(events):  # type: ignore[type-var]
                     async for event in events:
                         queue.put_nowait(event)
+                        # No reading ahead: the turn goes on (a function's output is sent,
+                        # the next delta asked for) only once this event is shown, as when
+                        # the events are shown inline. Crash recovery relies on that.
+                        await queue.join()
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:
@@ -100,6 +104,7 @@ class StopWatch:
                     raise item.exc
                 if item is not None:
                     await show(item)
+                    queue.task_done()
                 if time.monotonic() >= next_check:
                     next_check = time.monotonic() + self.interval_s
                     if await self.answers.stop_requested(self.answer_id):

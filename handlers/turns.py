@@ -43,6 +43,7 @@ from handlers.uploads import upload_to_thread
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+NO_FILES = "No files were attached."
 SAY_MAX_CHARS = 3_000
 NO_ASSISTANT_HINT = (
     "You don't have an assistant yet. Run `/assistant-create <instructions>` "
@@ -142,17 +143,18 @@ class MessageJobs:
             return list(job.progress["added_files"])
         assistant = await self.deps.commander.require(job.team_id, job.user_id)
         for_tools = [f for f in job.payload["files"] if tool_bound(f, assistant.tools, inputs)]
+        added, refusal = AddFilesResult(), ""
         try:
-            added = (
-                await self.deps.files.fetch_all(job.team_id, job.user_id, for_tools)
-                if for_tools
-                else AddFilesResult()
-            )
+            if for_tools:
+                added = await self.deps.files.fetch_all(job.team_id, job.user_id, for_tools)
         except CommanderError as exc:  # e.g. too many files: the model still gets its inputs
-            added = AddFilesResult(rejected=[("the attached files", exc.user_message)])
+            refusal = f":warning: {exc.user_message}"
         names = [f.original_name for f in added.added]
         await self.deps.jobs.save_progress(job, added_files=names)
-        await self._say(target, files_report(added, inputs))
+        report = files_report(added, inputs)
+        if refusal:
+            report = refusal if report == NO_FILES else f"{refusal}\n{report}"
+        await self._say(target, report)
         return names
 
     async def _turn(
@@ -373,7 +375,7 @@ def files_report(result: AddFilesResult, inputs: InputsResult | None = None) -> 
         lines.append(f":no_entry_sign: Not added: `{name}`: {reason}.")
     for name, reason in inputs.refused if inputs else []:
         lines.append(f":no_entry_sign: Not shown to the model: `{name}`: {reason}.")
-    return "\n".join(lines) or "No files were attached."
+    return "\n".join(lines) or NO_FILES
 
 
 def tool_bound(slack_file: dict[str, Any], tools: list[str], inputs: InputsResult) -> bool:

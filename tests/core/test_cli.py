@@ -113,3 +113,30 @@ async def test_missing_settings_exit_2(
         monkeypatch.delenv(key, raising=False)
     assert await run(["list"], io.StringIO()) == 2
     assert "OPENAI_API_KEY" in capsys.readouterr().err
+
+
+async def test_jobs_shows_state_owner_lease_age_and_attempts(
+    fake_openai: FakeOpenAI, env: dict[str, str]
+) -> None:
+    from commander.jobs import JobStore
+
+    settings = load_core_settings(env)
+    service = await build_commander(settings, client=openai_client(fake_openai))
+    try:
+        store = JobStore(service.db, "host-a:42:abc", lease_s=30)
+        await store.enqueue("k1", "T1", "U1", "message", {"text": "secret words"})
+        await store.enqueue("k2", "T1", "U2", "message", {})
+        running = await store.claim_next("T1", "U1")
+        await store.start(running)
+    finally:
+        await close_commander(service)
+    code, out = await cli(fake_openai, "jobs")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split("\t") == ["id", "state", "owner", "lease", "age", "attempts", "person"]
+    first, second = (line.split("\t") for line in lines[1:3])
+    assert first[1:3] == ["running", "host-a:42:abc"] and first[3].endswith("s left")
+    assert first[5:] == ["1", "T1/U1"]
+    assert second[1:4] == ["queued", "-", "-"] and second[5:] == ["0", "T1/U2"]
+    assert lines[-1].startswith("2 unfinished job(s); oldest queued")
+    assert "secret words" not in out  # message text is never shown

@@ -33,7 +33,7 @@ async def test_an_image_that_is_not_an_image_is_refused_and_the_rest_answered(
     await bot.send.event(event)
     await bot.idle()
     text = bot.slack.thread_text("D1", event["ts"])
-    assert "Not shown to the model: `cat.png`: it is not a PNG, JPEG, GIF or WEBP image" in text
+    assert "Not shown to the model: `cat.png`: its content does not look like a .png file" in text
     assert "I see: a 4x4 png image" in text
     assert len(image_parts(bot)) == 1
     names = [f.original_name for f in (await bot.commander.status(T, A)).files]  # type: ignore[union-attr]

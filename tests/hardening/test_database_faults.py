@@ -27,6 +27,7 @@ from tests.conftest import SIGNING_SECRET, start_bot
 from tests.fakes.openai_steps import Text
 from tests.fakes.slack_events import message_im
 from tests.fakes.slack_requests import SlackRequestSender
+from tests.hardening.process import until
 from tests.test_bot_process import bot_env, free_port, wait_for, wait_healthy
 
 T, A = "T1", "UA"
@@ -106,6 +107,7 @@ async def test_job_accepted_before_the_disk_failed_is_answered_after_restart(
     await seeded.stop()
     fake_openai.faults.add(path="/v1/responses", method="POST", delay=60)
     env = bot_env(fake_openai, fake_slack, on_disk(small_disk), free_port())
+    env["JOB_LEASE_SECONDS"] = "1"  # the dead process's hold on the job lasts this long
     url = f"http://127.0.0.1:{env['PORT']}"
     first = subprocess.Popen(  # noqa: ASYNC220 - the bot under test is a child process
         [sys.executable, "-m", "bot"], env=env, cwd=small_disk.parent
@@ -126,10 +128,11 @@ async def test_job_accepted_before_the_disk_failed_is_answered_after_restart(
     fake_openai.faults.clear()
     _set_immutable(small_disk, False)
 
-    second = await start_bot(fake_openai, fake_slack, on_disk(small_disk))
+    second = await start_bot(fake_openai, fake_slack, on_disk(small_disk), JOB_POLL_SECONDS="0.1")
     try:
+        answered = "You said: accepted"
+        await until(lambda: fake_slack.thread_text("D1", event["ts"]) == answered, "the answer")
         await second.idle()
-        assert fake_slack.thread_text("D1", event["ts"]) == "You said: accepted"
         assert [j.status for j in await jobs_of(second)] == ["done"]
     finally:
         await second.stop()
