@@ -73,6 +73,7 @@ async def test_sigkill_mid_stream_a_survivor_finishes_the_answer_once(
     victim = await streaming_instance(cluster, fake_slack, victim_message, conversation)
     cluster.kill(victim.index)
     killed_at = time.monotonic()
+    assert answers(fake_slack, victim_message) == 0, "the answer ended before the kill"
     await until(
         lambda: answers(fake_slack, victim_message), "a survivor's answer", TAKEOVER_LIMIT_S
     )
