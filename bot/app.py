@@ -21,6 +21,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.guard import slack_request_guard
+from bot.installs import oauth_parts
 from bot.probes import Connected, Probes, ack_timer
 from bot.settings import BotSettings
 from commander.jobs import JobRunner, JobStore, ThreadFollower
@@ -28,11 +29,13 @@ from commander.metrics import db_queue_stats
 from commander.runtime import build_commander, close_commander
 from commander.service import Commander
 from commander.stream_events import warm_up
+from commander.tenancy import Departures
 from commander.tools import MarketData
 from handlers.context import Deps, SlackConfig
 from handlers.downloads import SlackFiles
 from handlers.registry import register_all
 from handlers.turns import MessageJobs
+from handlers.workspaces import SingleWorkspace, Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +48,20 @@ SLACK_TIMEOUT_S = 30
 SLACK_MAX_CONNECTIONS = 256
 
 
-def slack_client(settings: BotSettings) -> AsyncWebClient:
+def slack_client(
+    settings: BotSettings,
+    token: str | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> AsyncWebClient:
     # One pooled HTTP session for every Web API call. Without it slack_sdk opens (and
-    # closes) a new session and TCP/TLS connection for each call.
-    session = aiohttp.ClientSession(
+    # closes) a new session and TCP/TLS connection for each call. With OAuth installs the
+    # clients of all workspaces share it, each with its own token.
+    session = session or aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT_S),
         connector=aiohttp.TCPConnector(limit=SLACK_MAX_CONNECTIONS),
     )
     return AsyncWebClient(
-        token=settings.slack.bot_token,
+        token=token or settings.slack.bot_token or None,
         base_url=settings.slack.api_url,
         session=session,
         timeout=SLACK_TIMEOUT_S,
@@ -102,6 +110,19 @@ async def _housekeeping(jobs: JobStore) -> None:
         await asyncio.sleep(HOUSEKEEPING_EVERY_S)
 
 
+TENANCY_CHORES_EVERY_S = 15 * 60
+
+
+async def _tenancy_chores(departures: Departures) -> None:
+    """Purges of workspaces whose uninstall grace period has ended."""
+    while True:
+        try:
+            await departures.purge_due()
+        except Exception:
+            log.exception("purging departed workspaces failed")
+        await asyncio.sleep(TENANCY_CHORES_EVERY_S)
+
+
 @dataclass
 class Bot:
     settings: BotSettings
@@ -109,6 +130,7 @@ class Bot:
     deps: Deps
     runner: JobRunner
     housekeeping: asyncio.Task[None] | None = None
+    tenancy_chores: asyncio.Task[None] | None = None
 
     @classmethod
     async def create(
@@ -119,20 +141,37 @@ class Bot:
         market: MarketData | None = None,
     ) -> Bot:
         client = slack_client(settings)
-        try:
-            bot_user_id, team_id = await _identify(client)
-        except BaseException:
-            await _close_session(client)
-            raise
+        bot_user_id = team_id = ""
+        if settings.slack.oauth is None:
+            try:
+                bot_user_id, team_id = await _identify(client)
+            except BaseException:
+                await _close_session(client)
+                raise
         commander: Commander = await build_commander(
             settings.core, client=openai_client, market=market
         )
         warm_up(commander.backend.turn_client)
+        workspaces: Workspaces = SingleWorkspace(client, bot_user_id)
+        departures: Departures | None = None
+        oauth_settings = None
+        if settings.slack.oauth is not None:
+            oauth_settings, installs = oauth_parts(
+                settings.slack.oauth,
+                commander.db,
+                client,
+                lambda token: slack_client(settings, token, client.session),
+            )
+            grace = timedelta(days=settings.tenancy.uninstall_grace_days)
+            departures = Departures(commander, grace)
+            installs.store.on_install = departures.returned
+            workspaces = installs
         app = AsyncApp(
             client=client,
             signing_secret=settings.slack.signing_secret or "socket-mode",
             process_before_response=True,
             request_verification_enabled=not settings.slack.socket_mode,
+            oauth_settings=oauth_settings,
         )
         jobs = JobStore(commander.db)
         deps = Deps(
@@ -146,6 +185,8 @@ class Bot:
                 bot_user_id=bot_user_id,
                 team_id=team_id,
             ),
+            workspaces=workspaces,
+            departures=departures,
         )
         runner = JobRunner(jobs, MessageJobs(deps, client).process)
         deps.runner = runner
@@ -153,7 +194,10 @@ class Bot:
         resumed = await runner.recover()
         if resumed:
             log.info("resuming unfinished work of %d user(s)", resumed)
-        return cls(settings, app, deps, runner, asyncio.create_task(_housekeeping(jobs)))
+        bot = cls(settings, app, deps, runner, asyncio.create_task(_housekeeping(jobs)))
+        if departures is not None:
+            bot.tenancy_chores = asyncio.create_task(_tenancy_chores(departures))
+        return bot
 
     def web_app(self) -> web.Application:
         web_app = self.app.web_app(path="/slack/events", port=self.settings.slack.port)
@@ -176,11 +220,12 @@ class Bot:
                 return
 
     async def close(self) -> None:
-        if self.housekeeping is not None:
-            self.housekeeping.cancel()
-            # Wait for it: closing the database under a running purge hangs aiosqlite.
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.housekeeping
+        for chore in (self.housekeeping, self.tenancy_chores):
+            if chore is not None:
+                chore.cancel()
+                # Wait for it: closing the database under a running purge hangs aiosqlite.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chore
         await self.runner.close()
         await self.deps.idle()
         await self.deps.files.close()

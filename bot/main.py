@@ -16,6 +16,7 @@ from dotenv import load_dotenv
 
 from bot.app import Bot, StartupError
 from bot.demo_market import market_from_env
+from bot.installs import add_install_routes
 from bot.probes import TimedSocketModeHandler, probe_app
 from bot.settings import BotSettings, load_settings
 from commander.errors import CommanderError, DatabaseUnavailable
@@ -67,7 +68,9 @@ async def _socket_mode(bot: Bot, stop: asyncio.Event) -> None:
     handler = TimedSocketModeHandler(bot.app, bot.settings.slack.app_token)
     # Probes answer while connecting: /readyz says 503 until the socket is up.
     port = bot.settings.slack.port
-    runner = await _listen(probe_app(bot.probes(handler.client.is_connected)), port)
+    web_app = probe_app(bot.probes(handler.client.is_connected))
+    add_install_routes(web_app, bot.app)  # OAuth installs: the install page and redirect
+    runner = await _listen(web_app, port)
     log.info("serving /healthz, /readyz and /metrics on port %d", port)
     # Connecting retries until Slack answers; a stop request must not wait for that.
     connecting = asyncio.create_task(_connect(handler))

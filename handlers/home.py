@@ -23,7 +23,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
     ) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
-        team_id = str(body.get("team_id") or deps.slack.team_id)
+        team_id = deps.scope(body, str(body.get("team_id") or deps.slack.team_id))
         deps.spawn(publish_home(deps, client, team_id, str(event["user"])), "app_home_opened")
 
     async def on_other_event(event: dict[str, Any]) -> None:

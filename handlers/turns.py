@@ -33,6 +33,7 @@ from handlers.replies import SLACK_ERRORS, SlackReply, Target
 from handlers.status import StatusKeeper
 from handlers.text import split_markdown
 from handlers.uploads import upload_to_thread
+from handlers.workspaces import Where
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,33 @@ MAX_THREAD_PAGES = 5  # of 200 messages, read when looking for leftover streams
 
 
 class MessageJobs:
-    def __init__(self, deps: Deps, client: AsyncWebClient, flush_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        client: AsyncWebClient,
+        flush_interval_s: float = 1.0,
+        bot_user_id: str | None = None,
+    ) -> None:
         self.deps = deps
         self.client = client
         self.flush_interval_s = flush_interval_s
+        self.bot_user_id = bot_user_id or deps.slack.bot_user_id
 
     async def process(self, job: Job) -> None:
+        """Run the job with the token of the workspace it came from."""
+        if self.deps.workspaces is None or not self.deps.workspaces.oauth:
+            await self._process(job)
+            return
+        where = Where.of_payload(job.payload.get("workspace", job.team_id), job.payload)
+        handle = await self.deps.workspaces.handle(where)
+        if handle is None:
+            log.info("job %s dropped: the app is no longer installed in %s", job.id, where.scope)
+            await self.deps.jobs.finish(job, error="uninstalled")
+            return
+        own = MessageJobs(self.deps, handle.client, self.flush_interval_s, handle.bot_user_id)
+        await own._process(job)
+
+    async def _process(self, job: Job) -> None:
         payload = job.payload
         target = Target(
             payload["channel"], payload["thread_ts"], job.user_id, payload.get("user_team", "")
@@ -118,7 +140,9 @@ class MessageJobs:
         """Add the message's files once: a job resumed after a crash does not add them again."""
         if "added_files" in job.progress:
             return list(job.progress["added_files"])
-        added = await self.deps.files.fetch_all(job.team_id, job.user_id, job.payload["files"])
+        added = await self.deps.files.fetch_all(
+            job.team_id, job.user_id, job.payload["files"], self.client.token
+        )
         names = [f.original_name for f in added.added]
         await self.deps.jobs.save_progress(job, added_files=names)
         await self._say(target, files_report(added))
@@ -244,7 +268,7 @@ class MessageJobs:
             for message in page.get("messages") or []:
                 ts = str(message.get("ts") or "")
                 if (
-                    message.get("user") == self.deps.slack.bot_user_id
+                    message.get("user") == self.bot_user_id
                     and _ts_key(since) < _ts_key(ts) < _PROCESS_STARTED
                 ):
                     found.append(ts)
