@@ -18,6 +18,8 @@ expired -> ``token_expired``, revoked (``slack.oauth.revoke``) -> ``token_revoke
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 import time
 from dataclasses import dataclass, field, replace
@@ -124,7 +126,7 @@ class OAuthState:
 
     def access(self, call: Call) -> JsonDict:
         app = self.app
-        args = call.args
+        args = {**call.args, **basic_auth(call.headers)}
         if app is None:
             raise ApiError("invalid_client_id")
         if args.get("client_id") != app.client_id:
@@ -200,3 +202,16 @@ class OAuthState:
         target = query.get("redirect_uri") or app.redirect_url
         params = {"code": code, "state": query.get("state", "")}
         raise web.HTTPFound(f"{target}?{urlencode(params)}")
+
+
+def basic_auth(headers: dict[str, str]) -> dict[str, str]:
+    """client_id and client_secret from HTTP Basic auth, the way slack_sdk sends them."""
+    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    if not value.startswith("Basic "):
+        return {}
+    try:
+        decoded = base64.b64decode(value[6:], validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return {}
+    client_id, _, secret = decoded.partition(":")
+    return {"client_id": client_id, "client_secret": secret}
