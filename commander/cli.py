@@ -23,6 +23,7 @@ from commander.logs import configure_logging
 from commander.runtime import open_commander
 from commander.service import Commander, thread_label
 from commander.settings import ConfigError, load_core_settings
+from commander.tenancy import departure_lines
 
 Command = Callable[[Commander, argparse.Namespace, TextIO], Coroutine[Any, Any, int]]
 
@@ -32,6 +33,8 @@ async def cmd_list(commander: Commander, _args: argparse.Namespace, out: TextIO)
     for a in assistants:
         out.write(f"{a.team_id}\t{a.user_id}\t{a.name}\t{a.model}\t{','.join(a.tools)}\n")
     out.write(f"{len(assistants)} assistant(s)\n")
+    for line in await departure_lines(commander):
+        out.write(line + "\n")
     return 0
 
 

@@ -177,3 +177,21 @@ def _installation_of(table, enterprise_id: str | None, team_id: str | None, scop
         if enterprise_id
         else table.c.enterprise_id.is_(None),
     )
+
+
+async def departure_lines(commander: Commander) -> list[str]:
+    """One line per workspace that removed the app, for `python -m commander list`."""
+    lines = []
+    for d in await Departures(commander).all():
+        when = f"{aware(d.left_at):%Y-%m-%d %H:%M}"
+        if d.state == PENDING:
+            fate = f"data deleted after {aware(d.purge_after):%Y-%m-%d %H:%M} UTC"
+        elif d.state == PURGED:
+            fate = (
+                f"data deleted {aware(d.updated_at):%Y-%m-%d %H:%M} UTC "
+                f"({d.report.get('people', 0)} people, {d.report.get('rows_deleted', 0)} rows)"
+            )
+        else:
+            fate = "installed again, data kept"
+        lines.append(f"removed from {d.scope} ({d.reason}) {when} UTC: {fate}")
+    return lines
