@@ -142,15 +142,15 @@ class Bot:
     ) -> Bot:
         client = slack_client(settings)
         bot_user_id = team_id = ""
-        if settings.slack.oauth is None:
-            try:
+        try:
+            if settings.slack.oauth is None:
                 bot_user_id, team_id = await _identify(client)
-            except BaseException:
-                await _close_session(client)
-                raise
-        commander: Commander = await build_commander(
-            settings.core, client=openai_client, market=market
-        )
+            commander: Commander = await build_commander(
+                settings.core, client=openai_client, market=market
+            )
+        except BaseException:
+            await _close_session(client)
+            raise
         warm_up(commander.backend.turn_client)
         workspaces: Workspaces = SingleWorkspace(client, bot_user_id)
         departures: Departures | None = None

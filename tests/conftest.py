@@ -88,6 +88,11 @@ class _Postgres:
         pytest.skip(f"{cls.unavailable}; set TEST_POSTGRES_URL to run the PostgreSQL tests")
 
 
+def require_postgres() -> None:
+    """Skip (or, with REQUIRE_POSTGRES=1, fail) the calling test without the server."""
+    _Postgres.require()
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _Postgres.unavailable is not None:
         terminalreporter.write_line(
@@ -101,7 +106,7 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{folder}/commander.db"
         return
-    _Postgres.require()
+    require_postgres()
     name = new_database_name()
     url = create_postgres_database(name)
     try:

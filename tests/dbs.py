@@ -61,9 +61,10 @@ def drop_postgres_database(name: str) -> None:
 
 
 def drop_stale_postgres_databases(before: float, prefix: str = "t") -> list[str]:
-    """Drop the test databases `new_database_name(prefix)` named before `before` (a Unix
-    time); returns their names."""
-    pattern = re.compile(rf"{re.escape(prefix)}_(\d+)_[0-9a-f]{{16}}")
+    """Drop the test databases named before `before` (a Unix time) by
+    `new_database_name(prefix)` or a longer prefix (`t_nolock` for "t"); returns their
+    names."""
+    pattern = re.compile(rf"{re.escape(prefix)}(?:_[a-z0-9_]+)?_(\d+)_[0-9a-f]{{16}}")
     rows = _run(
         lambda: _admin("SELECT datname FROM pg_database WHERE NOT datistemplate", rows=True)
     )

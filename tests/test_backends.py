@@ -1,12 +1,23 @@
 """The test suite's own database switch: without a PostgreSQL server the PostgreSQL
-variants are skipped with the reason, unless REQUIRE_POSTGRES=1 makes that an error."""
+variants are skipped with the reason, unless REQUIRE_POSTGRES=1 makes that an error;
+databases a killed run left behind are dropped by a later one."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
+
+from tests.conftest import STALE_AFTER_S, require_postgres
+from tests.dbs import (
+    create_postgres_database,
+    drop_postgres_database,
+    drop_stale_postgres_databases,
+    new_database_name,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOWHERE = "postgresql://postgres@127.0.0.1:1/postgres"  # nothing listens on port 1
@@ -43,3 +54,19 @@ def test_require_postgres_makes_a_missing_server_an_error(tmp_path: Path) -> Non
     assert done.returncode != 0
     assert "1 passed, 1 error" in done.stdout
     assert "REQUIRE_POSTGRES=1" in done.stdout
+
+
+def test_databases_left_behind_long_ago_are_dropped_and_recent_ones_kept() -> None:
+    require_postgres()
+    long_ago = int(time.time() - 2 * STALE_AFTER_S)
+    left = [f"t_{long_ago}_{uuid.uuid4().hex[:16]}", f"t_x_{long_ago}_{uuid.uuid4().hex[:16]}"]
+    recent = new_database_name()
+    for name in (*left, recent):
+        create_postgres_database(name)
+    try:
+        dropped = drop_stale_postgres_databases(time.time() - STALE_AFTER_S)
+        assert set(left) <= set(dropped)
+        assert recent not in dropped
+    finally:
+        for name in (*left, recent):
+            drop_postgres_database(name)

@@ -171,7 +171,8 @@ async def test_delete_during_a_stream_waits_for_the_turn_or_stops_it(
         assert shown == 1
         assert turn.ended is not None and turn.ended <= deleted.started, "deleted mid-turn"
     else:  # the turn was stopped: its stream is closed
-        assert any(m.streaming and m.stopped for m in thread(fake_slack, question))
+        texts = [(m.text[:60], m.streaming, m.stopped) for m in thread(fake_slack, question)]
+        assert any(m.streaming and m.stopped for m in thread(fake_slack, question)), texts
     assert open_streams(fake_slack) == []
     assert "Traceback" not in cluster.logs()
 
