@@ -31,6 +31,7 @@ from commander.service import Commander
 from commander.stream_events import warm_up
 from commander.tenancy import Departures
 from commander.tools import MarketData
+from commander.usage import UsageBook
 from handlers.context import Deps, SlackConfig
 from handlers.downloads import SlackFiles
 from handlers.registry import register_all
@@ -187,6 +188,7 @@ class Bot:
             ),
             workspaces=workspaces,
             departures=departures,
+            usage=UsageBook(commander.db, settings.tenancy),
         )
         runner = JobRunner(jobs, MessageJobs(deps, client).process)
         deps.runner = runner

@@ -14,6 +14,7 @@ from slack_bolt.request.internals import extract_enterprise_id, extract_is_enter
 from commander.jobs import JobRunner, JobStore, ThreadFollower
 from commander.service import Commander
 from commander.tenancy import Departures
+from commander.usage import UsageBook
 from handlers.downloads import SlackFiles
 from handlers.workspaces import Where, Workspaces
 
@@ -38,6 +39,7 @@ class Deps:
     runner: JobRunner | None = None
     workspaces: Workspaces | None = None
     departures: Departures | None = None
+    usage: UsageBook | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

@@ -27,6 +27,7 @@ from commander.events import (
 from commander.jobs import RUNNING
 from commander.service import AddFilesResult, Resume
 from commander.store.models import Job
+from commander.usage import TurnUsage
 from handlers import blocks
 from handlers.context import Deps, error_ref
 from handlers.replies import SLACK_ERRORS, SlackReply, Target
@@ -114,9 +115,28 @@ class MessageJobs:
         if assistant is None:
             await self._say(target, NO_ASSISTANT_HINT, ephemeral=not payload.get("is_dm"))
             return
+        if self.deps.usage is not None:
+            # Over a budget: a friendly refusal (BudgetExceeded), and no model call.
+            await self.deps.usage.check(job.team_id, job.user_id)
+        meter = TurnUsage()
+        try:
+            await self._answer(job, target, assistant.last_item_id, meter)
+        finally:
+            if self.deps.usage is not None and meter.counts() != TurnUsage().counts():
+                await self.deps.usage.record(
+                    job.team_id,
+                    str(payload.get("workspace") or job.team_id),
+                    job.user_id,
+                    assistant.model,
+                    meter,
+                )
+
+    async def _answer(self, job: Job, target: Target, cursor: str | None, meter: TurnUsage) -> None:
+        payload = job.payload
         text = payload.get("text", "")
         if payload.get("files"):
             names = await self._add_files(job, target)
+            meter.files_added = len(names)
             if not text:
                 return
             if names:
@@ -134,7 +154,8 @@ class MessageJobs:
         title = (
             text[:60] if new_thread and payload.get("is_dm") and payload.get("in_thread") else ""
         )
-        await self._turn(job, target, text, title, assistant.last_item_id)
+        meter.turns = 1
+        await self._turn(job, target, text, title, cursor, meter)
 
     async def _add_files(self, job: Job, target: Target) -> list[str]:
         """Add the message's files once: a job resumed after a crash does not add them again."""
@@ -149,7 +170,13 @@ class MessageJobs:
         return names
 
     async def _turn(
-        self, job: Job, target: Target, text: str, title: str, cursor: str | None
+        self,
+        job: Job,
+        target: Target,
+        text: str,
+        title: str,
+        cursor: str | None,
+        meter: TurnUsage,
     ) -> None:
         async def remember_stream(ts: str | None) -> None:
             await self.deps.jobs.save_progress(job, stream_ts=ts)
@@ -168,6 +195,7 @@ class MessageJobs:
             events = self.deps.commander.ask(job.team_id, job.user_id, text, resume=resume)
             async with contextlib.aclosing(events):
                 async for event in events:
+                    meter.see(event)
                     await self._show(event, reply, status, target, citations)
                     if isinstance(event, TurnCompleted):
                         # Close the stream now, before the thread's bookkeeping in ask().
