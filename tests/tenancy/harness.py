@@ -43,8 +43,11 @@ async def start_oauth_bot(
     *,
     rotation: bool = False,
     expires_in: int = 43_200,
+    redirect_here: bool = True,
     **extra_env: str,
 ) -> BotHarness:
+    """`redirect_here`: the fake Slack app's redirect URL points at this bot (an app
+    has one; a second instance behind the same URL leaves it)."""
     from bot.app import Bot
     from bot.settings import load_settings
 
@@ -58,15 +61,16 @@ async def start_oauth_bot(
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     url = f"http://127.0.0.1:{port}"
-    fake_slack.oauth.configure(
-        OAuthApp(
-            CLIENT_ID,
-            CLIENT_SECRET,
-            redirect_url=f"{url}/slack/oauth_redirect",
-            rotation=rotation,
-            expires_in=expires_in,
+    if redirect_here:
+        fake_slack.oauth.configure(
+            OAuthApp(
+                CLIENT_ID,
+                CLIENT_SECRET,
+                redirect_url=f"{url}/slack/oauth_redirect",
+                rotation=rotation,
+                expires_in=expires_in,
+            )
         )
-    )
     sender = SlackRequestSender(url, SIGNING_SECRET, team_id="T1")
     return BotHarness(bot, sender, fake_slack, fake_openai, url, runner)
 
