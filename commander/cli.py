@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import date
 from typing import Any, TextIO
 
 from dotenv import load_dotenv
@@ -24,6 +25,9 @@ from commander.runtime import open_commander
 from commander.service import Commander, thread_label
 from commander.settings import ConfigError, load_core_settings
 from commander.tenancy import departure_lines
+from commander.tenancy_settings import load_tenancy_settings
+from commander.usage import load_prices
+from commander.usage_report import usage_rows, write_report
 
 Command = Callable[[Commander, argparse.Namespace, TextIO], Coroutine[Any, Any, int]]
 
@@ -143,6 +147,25 @@ async def _print_turn(
     out.write("\n")
 
 
+async def cmd_usage(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        tenancy = load_tenancy_settings()
+        prices = load_prices(tenancy.prices_file) if tenancy.prices_file else None
+    except ConfigError as exc:
+        sys.stderr.write(f"Configuration error: {exc}\n")
+        return 2
+    rows = await usage_rows(commander.db, args.by, args.since, prices)
+    write_report(rows, args.by, out, as_csv=args.csv, priced=prices is not None)
+    return 0
+
+
+def _date(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {raw!r}") from None
+
+
 COMMANDS: dict[str, Command] = {
     "chat": cmd_chat,
     "list": cmd_list,
@@ -150,6 +173,7 @@ COMMANDS: dict[str, Command] = {
     "delete": cmd_delete,
     "doctor": cmd_doctor,
     "prune": cmd_prune,
+    "usage": cmd_usage,
 }
 
 
@@ -163,6 +187,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "chat":
             p.add_argument("--instructions", default="You are a helpful assistant.")
     sub.add_parser("list")
+    usage = sub.add_parser("usage", help="tokens, tool calls and files used")
+    usage.add_argument("--since", type=_date, help="from this UTC day on (YYYY-MM-DD)")
+    usage.add_argument("--by", choices=("user", "workspace", "day"), default="user")
+    usage.add_argument("--csv", action="store_true", help="comma-separated, every column")
     sub.add_parser("doctor")
     prune = sub.add_parser("prune")
     prune.add_argument("--delete", action="store_true", help="remove what is found")

@@ -13,6 +13,7 @@ from commander.errors import CommanderError
 from handlers import blocks
 from handlers.context import Deps, error_ref
 from handlers.replies import SLACK_ERRORS
+from handlers.usage_view import usage_blocks, with_usage
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ async def publish_home(
     try:
         status = await deps.commander.status(team_id, user_id)
         view = blocks.home_view(status, user_id, notice=notice)
+        if deps.usage is not None:
+            view = with_usage(view, await usage_blocks(deps.usage, client, team_id, user_id))
         await client.views_publish(user_id=user_id, view=view)
     except SLACK_ERRORS as exc:
         log.warning("could not publish the home view of %s/%s: %s", team_id, user_id, exc)
