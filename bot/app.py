@@ -26,6 +26,7 @@ from bot.probes import Connected, Probes, ack_timer
 from bot.settings import BotSettings
 from commander.jobs import JobRunner, JobStore, ThreadFollower
 from commander.metrics import db_queue_stats
+from commander.retention import Notify, Retention
 from commander.runtime import build_commander, close_commander
 from commander.service import Commander
 from commander.stream_events import warm_up
@@ -34,6 +35,7 @@ from commander.tools import MarketData
 from commander.usage import UsageBook
 from handlers.context import Deps, SlackConfig
 from handlers.downloads import SlackFiles
+from handlers.lifecycle import retention_notifier
 from handlers.registry import register_all
 from handlers.turns import MessageJobs
 from handlers.workspaces import SingleWorkspace, Workspaces
@@ -114,13 +116,18 @@ async def _housekeeping(jobs: JobStore) -> None:
 TENANCY_CHORES_EVERY_S = 15 * 60
 
 
-async def _tenancy_chores(departures: Departures) -> None:
-    """Purges of workspaces whose uninstall grace period has ended."""
+async def _tenancy_chores(
+    departures: Departures | None, retention: Retention | None, notify: Notify
+) -> None:
+    """Purges of workspaces whose uninstall grace period has ended; retention."""
     while True:
         try:
-            await departures.purge_due()
+            if departures is not None:
+                await departures.purge_due()
+            if retention is not None:
+                await retention.run(notify)
         except Exception:
-            log.exception("purging departed workspaces failed")
+            log.exception("purging departed workspaces or retention failed")
         await asyncio.sleep(TENANCY_CHORES_EVERY_S)
 
 
@@ -132,6 +139,8 @@ class Bot:
     runner: JobRunner
     housekeeping: asyncio.Task[None] | None = None
     tenancy_chores: asyncio.Task[None] | None = None
+    retention: Retention | None = None
+    tenancy_notify: Notify | None = None
 
     @classmethod
     async def create(
@@ -197,8 +206,13 @@ class Bot:
         if resumed:
             log.info("resuming unfinished work of %d user(s)", resumed)
         bot = cls(settings, app, deps, runner, asyncio.create_task(_housekeeping(jobs)))
-        if departures is not None:
-            bot.tenancy_chores = asyncio.create_task(_tenancy_chores(departures))
+        if settings.tenancy.retention_days is not None:
+            bot.retention = Retention(commander, settings.tenancy)
+        bot.tenancy_notify = retention_notifier(deps)
+        if departures is not None or bot.retention is not None:
+            bot.tenancy_chores = asyncio.create_task(
+                _tenancy_chores(departures, bot.retention, bot.tenancy_notify)
+            )
         return bot
 
     def web_app(self) -> web.Application:
