@@ -25,7 +25,6 @@ from bot.installs import oauth_parts
 from bot.probes import Connected, Probes, ack_timer
 from bot.settings import BotSettings
 from commander.jobs import JobRunner, JobStore, ThreadFollower
-from commander.metrics import db_queue_stats
 from commander.retention import Notify, Retention
 from commander.runtime import build_commander, close_commander
 from commander.service import Commander
@@ -183,7 +182,8 @@ class Bot:
             request_verification_enabled=not settings.slack.socket_mode,
             oauth_settings=oauth_settings,
         )
-        jobs = JobStore(commander.db)
+        cluster = settings.core.cluster
+        jobs = JobStore(commander.db, commander.locks.instance_id, cluster.job_lease_s)
         deps = Deps(
             commander=commander,
             jobs=jobs,
@@ -199,12 +199,14 @@ class Bot:
             departures=departures,
             usage=UsageBook(commander.db, settings.tenancy),
         )
-        runner = JobRunner(jobs, MessageJobs(deps, client).process)
+        runner = JobRunner(jobs, MessageJobs(deps, client).process, poll_s=cluster.job_poll_s)
         deps.runner = runner
         register_all(app, deps)
         resumed = await runner.recover()
         if resumed:
-            log.info("resuming unfinished work of %d user(s)", resumed)
+            log.info("claimed unfinished work of %d user(s)", resumed)
+        runner.start_sweeping()
+        log.info("instance %s is taking jobs", jobs.instance_id)
         bot = cls(settings, app, deps, runner, asyncio.create_task(_housekeeping(jobs)))
         if settings.tenancy.retention_days is not None:
             bot.retention = Retention(commander, settings.tenancy)
@@ -223,9 +225,7 @@ class Bot:
         return web_app
 
     def probes(self, slack_connected: Connected | None = None) -> Probes:
-        db = self.deps.commander.db
-        # Until JobStore offers queue_stats(), a direct count on the jobs table.
-        return Probes(db, lambda: db_queue_stats(db), slack_connected)
+        return Probes(self.deps.commander.db, self.deps.jobs.queue_stats, slack_connected)
 
     async def idle(self) -> None:
         """Wait until every accepted piece of work has finished (tests, shutdown)."""
@@ -235,14 +235,15 @@ class Bot:
             if not self.deps.busy and not self.runner.busy:
                 return
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Stop; running jobs get `grace_s` to finish, then go to the other instances."""
         for chore in (self.housekeeping, self.tenancy_chores):
             if chore is not None:
                 chore.cancel()
                 # Wait for it: closing the database under a running purge hangs aiosqlite.
                 with contextlib.suppress(asyncio.CancelledError):
                     await chore
-        await self.runner.close()
+        await self.runner.close(grace_s)
         await self.deps.idle()
         await self.deps.files.close()
         await close_commander(self.deps.commander)

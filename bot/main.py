@@ -45,7 +45,7 @@ async def serve(settings: BotSettings) -> None:
         else:
             await _http(bot, stop)
     finally:
-        await bot.close()
+        await bot.close(settings.core.cluster.shutdown_grace_s)
 
 
 async def _listen(app: web.Application, port: int) -> web.AppRunner:

@@ -1,7 +1,12 @@
-"""A durable job queue on the database: accepted work survives crashes and restarts.
+"""A durable job queue on the database, shared by every instance.
 
-Enqueueing is idempotent on `dedupe_key`, so a redelivered request adds nothing.
-Jobs of one user run in id order; the runner that drains them lives with the front end.
+Accepted work survives crashes and restarts, and any instance may run it:
+- Enqueueing is idempotent on `dedupe_key`, so a redelivered request adds nothing.
+- An instance *claims* a person's oldest unfinished job atomically, with a lease it
+  renews while it works; `running` means owned. A job is taken over only once its lease
+  has expired, and the old owner's writes are then refused (fencing by `lease_token`).
+- Only a person's oldest unfinished job can be claimed, so one person's jobs run one at
+  a time, in arrival order, cluster-wide. Different people run in parallel.
 """
 
 from __future__ import annotations
@@ -9,23 +14,35 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import aliased
 
+from commander.leases import DEFAULT_LEASE_S, LeaseKeeper, LeaseLost, aware, utcnow
+from commander.logs import job_context
+from commander.metrics import record_takeover
 from commander.store.db import Database
+from commander.store.dialect import insert
 from commander.store.models import FollowedThread, Job
 
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+UNFINISHED = (QUEUED, RUNNING)
+WAKE_CHANNEL = "commander_jobs"
+SWEEP_LIMIT = 500
 
 
 class JobStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, instance_id: str = "local", lease_s: float = DEFAULT_LEASE_S
+    ) -> None:
         self.db = db
+        self.instance_id = instance_id
+        self.lease_s = lease_s
 
     async def enqueue(
         self, dedupe_key: str, team_id: str, user_id: str, kind: str, payload: dict[str, Any]
@@ -38,34 +55,147 @@ class JobStore:
             kind=kind,
             payload=payload,
             progress={},
+            status=QUEUED,
+            attempts=0,
+            lease_token=0,
         )
         try:
             # urgent: Slack waits for this write before it sees the acknowledgement.
             async with self.db.transaction(urgent=True) as session:
+                await self._person_order(session, team_id, user_id)
                 session.add(job)
         except IntegrityError:
             return None
         return job
 
-    async def next_for(self, team_id: str, user_id: str) -> Job | None:
-        async with self.db.session() as session:
-            rows = await session.execute(
+    async def claim_next(self, team_id: str, user_id: str) -> Job | None:
+        """Claim the person's oldest unfinished job, if nobody holds a live lease on it.
+
+        The job returned keeps the status it had before: RUNNING means it is taken over
+        from an instance whose lease expired. Its `owner` and `lease_token` are this
+        claim's, and every later write names them."""
+        now = utcnow()
+        async with self.db.transaction() as session:
+            await self._person_order(session, team_id, user_id)
+            head = await session.scalar(
                 select(Job)
                 .where(Job.team_id == team_id, Job.user_id == user_id)
-                .where(Job.status.in_((QUEUED, RUNNING)))
+                .where(Job.status.in_(UNFINISHED))
                 .order_by(Job.id)
                 .limit(1)
             )
-            return rows.scalar_one_or_none()
+            if head is None or (head.status == RUNNING and not _expired(head.lease_until, now)):
+                return None
+            result = await session.execute(
+                update(Job)
+                .where(Job.id == head.id, Job.lease_token == head.lease_token)
+                .values(
+                    status=RUNNING,
+                    owner=self.instance_id,
+                    lease_until=now + timedelta(seconds=self.lease_s),
+                    lease_token=head.lease_token + 1,
+                )
+                # `head` keeps its status: whether this claim is a takeover.
+                .execution_options(synchronize_session=False)
+            )
+            if (result.rowcount or 0) != 1:
+                return None
+        head.owner, head.lease_token = self.instance_id, head.lease_token + 1
+        return head
 
-    async def unfinished_owners(self) -> list[tuple[str, str]]:
+    async def claimable_people(self) -> list[tuple[str, str]]:
+        """People whose oldest unfinished job nobody holds: new work, or a dead owner's."""
+        now = utcnow()
+        live = aliased(Job)
+        held = exists().where(
+            live.team_id == Job.team_id,
+            live.user_id == Job.user_id,
+            live.status == RUNNING,
+            live.lease_until >= now,
+        )
         async with self.db.session() as session:
             rows = await session.execute(
                 select(Job.team_id, Job.user_id)
-                .where(Job.status.in_((QUEUED, RUNNING)))
+                .where(Job.status.in_(UNFINISHED), ~held)
                 .group_by(Job.team_id, Job.user_id)
+                .limit(SWEEP_LIMIT)
             )
             return [(team, user) for team, user in rows.all()]
+
+    async def start(self, job: Job) -> None:
+        job.attempts += 1
+        await self._write(job, attempts=job.attempts)
+
+    async def save_progress(self, job: Job, **progress: Any) -> None:
+        job.progress = {**job.progress, **progress}
+        await self._write(job, progress=job.progress)
+
+    async def finish(self, job: Job, *, error: str | None = None) -> None:
+        job.status = FAILED if error else DONE
+        await self._write(job, status=job.status, error=error, owner=None, lease_until=None)
+
+    async def renew(self, job: Job) -> bool:
+        try:
+            await self._write(job, lease_until=utcnow() + timedelta(seconds=self.lease_s))
+        except LeaseLost:
+            return False
+        return True
+
+    async def release(self, job: Job) -> None:
+        """Give the job up unfinished (shutting down): another instance takes it over now."""
+        await self._write(job, lease_until=utcnow(), owner=None)
+        await self.notify(job.team_id, job.user_id)
+
+    async def _write(self, job: Job, **values: Any) -> None:
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                update(Job)
+                .where(Job.id == job.id, Job.owner == job.owner)
+                .where(Job.lease_token == job.lease_token, Job.status == RUNNING)
+                .values(**values)
+            )
+        if (result.rowcount or 0) != 1:
+            raise LeaseLost(f"job {job.id}")
+
+    async def streams_in_use(self, *, exclude_job: int) -> set[str]:
+        """Slack streams that running jobs (on any instance) have open."""
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                select(Job.progress).where(Job.status == RUNNING, Job.id != exclude_job)
+            )
+            return {str(p["stream_ts"]) for p in rows.all() if p and p.get("stream_ts")}
+
+    async def notify(self, team_id: str, user_id: str) -> None:
+        """Tell the other instances that this person's work is free to claim."""
+        if self.db.is_sqlite:
+            return
+        try:
+            async with self.db.transaction() as session:
+                await session.execute(
+                    text("SELECT pg_notify(:channel, :person)"),
+                    {"channel": WAKE_CHANNEL, "person": f"{team_id}\t{user_id}"},
+                )
+        except SQLAlchemyError as exc:  # the others' polling finds the work anyway
+            log.warning("could not notify other instances (%s)", type(exc).__name__)
+
+    async def queue_stats(self) -> tuple[int, float | None]:
+        """(jobs not finished, age in seconds of the oldest queued one)."""
+        async with self.db.session() as session:
+            depth = await session.scalar(
+                select(func.count()).select_from(Job).where(Job.status.in_(UNFINISHED))
+            )
+            oldest = await session.scalar(
+                select(func.min(Job.created_at)).where(Job.status == QUEUED)
+            )
+        age = None if oldest is None else (utcnow() - aware(oldest)).total_seconds()
+        return int(depth or 0), age
+
+    async def listing(self, *, unfinished_only: bool = True, limit: int = 200) -> list[Job]:
+        query = select(Job).order_by(Job.id).limit(limit)
+        if unfinished_only:
+            query = query.where(Job.status.in_(UNFINISHED))
+        async with self.db.session() as session:
+            return list((await session.scalars(query)).all())
 
     async def purge(self, older_than: timedelta) -> int:
         """Forget finished jobs (message text included) once retries can no longer come."""
@@ -73,41 +203,43 @@ class JobStore:
             result = await session.execute(
                 delete(Job)
                 .where(Job.status.in_((DONE, FAILED)))
-                .where(Job.updated_at < datetime.now(UTC) - older_than)
+                .where(Job.updated_at < utcnow() - older_than)
             )
         return result.rowcount or 0
 
-    async def start(self, job: Job) -> None:
-        job.attempts += 1
-        job.status = RUNNING
-        await self._write(job.id, status=RUNNING, attempts=job.attempts)
-
-    async def save_progress(self, job: Job, **progress: Any) -> None:
-        job.progress = {**job.progress, **progress}
-        await self._write(job.id, progress=job.progress)
-
-    async def finish(self, job: Job, *, error: str | None = None) -> None:
-        job.status = FAILED if error else DONE
-        await self._write(job.id, status=job.status, error=error)
-
-    async def _write(self, job_id: int, **values: Any) -> None:
-        async with self.db.transaction() as session:
-            await session.execute(update(Job).where(Job.id == job_id).values(**values))
+    async def _person_order(self, session: Any, team_id: str, user_id: str) -> None:
+        """On PostgreSQL, a person's enqueues and claims take turns (a transaction lock on
+        the person), so ids follow arrival and a claim never skips a job being stored.
+        SQLite writers hold the whole file, which gives the same order."""
+        if not self.db.is_sqlite:
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:person, 0))"),
+                {"person": f"jobs\t{team_id}\t{user_id}"},
+            )
 
 
 Process = Callable[[Job], Awaitable[None]]
 
 
 class JobRunner:
-    """Drains each user's jobs in order, one user per task; users run in parallel."""
+    """Runs this instance's share of the queue: for each person it drains their jobs in
+    order as long as it can claim them; another instance's sweep or notification picks
+    up what this one gives up."""
 
-    def __init__(self, store: JobStore, process: Process) -> None:
+    def __init__(self, store: JobStore, process: Process, *, poll_s: float = 2.0) -> None:
         self.store = store
         self.process = process
+        self.poll_s = poll_s
         self._active: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._again: set[tuple[str, str]] = set()
+        self._running: dict[int, tuple[Job, asyncio.Task[None]]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._closing = False
 
     def wake(self, team_id: str, user_id: str) -> None:
+        if self._closing:
+            return
         key = (team_id, user_id)
         self._again.add(key)
         if key not in self._active:
@@ -116,11 +248,18 @@ class JobRunner:
             )
 
     async def recover(self) -> int:
-        """Resume what a previous process accepted but did not finish."""
-        owners = await self.store.unfinished_owners()
-        for team_id, user_id in owners:
+        """Claim what nobody holds: new work, and that of instances whose lease ran out."""
+        people = await self.store.claimable_people()
+        for team_id, user_id in people:
             self.wake(team_id, user_id)
-        return len(owners)
+        return len(people)
+
+    def start_sweeping(self) -> None:
+        """Listen for other instances' notifications (PostgreSQL), and poll for claimable
+        work: the fallback that also finds the jobs of an instance that died."""
+        self._sweeper = asyncio.create_task(self._sweep(), name="jobs:sweep")
+        if not self.store.db.is_sqlite:
+            self._listener = asyncio.create_task(self._listen(), name="jobs:listen")
 
     @property
     def busy(self) -> bool:
@@ -130,31 +269,103 @@ class JobRunner:
         while self._active:
             await asyncio.gather(*list(self._active.values()), return_exceptions=True)
 
-    async def close(self) -> None:
+    async def close(self, grace_s: float = 0.0) -> None:
+        """Stop claiming; let running jobs finish for up to `grace_s`, then stop them and
+        hand them to the other instances at once (no waiting for their leases)."""
+        self._closing = True
+        background = [t for t in (self._sweeper, self._listener) if t is not None]
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if self._active and grace_s > 0:
+            await asyncio.wait(list(self._active.values()), timeout=grace_s)
+        left = list(self._running.values())
         for task in self._active.values():
             task.cancel()
         await asyncio.gather(*self._active.values(), return_exceptions=True)
         self._active.clear()
+        for job, _task in left:
+            try:
+                await self.store.release(job)
+            except (LeaseLost, SQLAlchemyError) as exc:
+                log.info("job %s was not released (%s); its lease will expire", job.id, exc)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await self.recover()
+            except SQLAlchemyError as exc:
+                log.warning("could not look for claimable jobs (%s)", type(exc).__name__)
+
+    async def _listen(self) -> None:
+        """LISTEN on a connection of its own; when it breaks, polling covers the gap."""
+        while True:
+            try:
+                async with self.store.db.engine.connect() as conn:
+                    raw = (await conn.get_raw_connection()).driver_connection
+                    closed = asyncio.Event()
+                    raw.add_termination_listener(lambda _conn, ev=closed: ev.set())
+                    await raw.add_listener(WAKE_CHANNEL, self._on_notify)
+                    try:
+                        await closed.wait()
+                    finally:
+                        if not raw.is_closed():
+                            await raw.remove_listener(WAKE_CHANNEL, self._on_notify)
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("job notifications interrupted (%s)", type(exc).__name__)
+            await asyncio.sleep(self.poll_s)
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        team_id, _, user_id = payload.partition("\t")
+        if team_id and user_id:
+            self.wake(team_id, user_id)
 
     async def _drain(self, key: tuple[str, str]) -> None:
         try:
-            while True:
+            while not self._closing:
                 self._again.discard(key)
-                job = await self.store.next_for(*key)
+                job = await self.store.claim_next(*key)
                 if job is None:
                     if key in self._again:
                         continue
                     return
                 await self._run(job)
+        except SQLAlchemyError as exc:
+            log.warning("could not claim jobs of %s/%s (%s)", *key, type(exc).__name__)
         finally:
             self._active.pop(key, None)
 
     async def _run(self, job: Job) -> None:
+        if job.status == RUNNING:
+            log.info("taking over job %s: its owner's lease expired", job.id)
+            record_takeover()
+        work = asyncio.create_task(self._process(job), name=f"job:{job.id}")
+        self._running[job.id] = (job, work)
         try:
-            await self.process(job)
+            async with LeaseKeeper(
+                lambda: self.store.renew(job), self.store.lease_s, work, f"job {job.id}"
+            ) as keeper:
+                try:
+                    await work
+                except asyncio.CancelledError:
+                    if not keeper.lost or _cancelling():
+                        raise
+        finally:
+            self._running.pop(job.id, None)
+
+    async def _process(self, job: Job) -> None:
+        try:
+            with job_context(job.id):
+                await self.process(job)
+        except LeaseLost:
+            log.warning("job %s: another instance owns it now; this one stopped", job.id)
         except Exception:
             log.exception("job %s (%s) failed", job.id, job.kind)
-            await self.store.finish(job, error="crashed")
+            try:
+                await self.store.finish(job, error="crashed")
+            except (LeaseLost, SQLAlchemyError) as exc:
+                log.warning("job %s: could not record the failure (%s)", job.id, exc)
 
 
 class ThreadFollower:
@@ -164,13 +375,25 @@ class ThreadFollower:
         self.db = db
 
     async def follow(self, team_id: str, channel: str, thread_ts: str) -> bool:
-        """Remember the thread; True if it is new."""
+        """Remember the thread; True if it is new (also when two people start it at once)."""
+        stmt = (
+            insert(self.db, FollowedThread)
+            .values(team_id=team_id, channel=channel, thread_ts=thread_ts, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )
         async with self.db.transaction() as session:
-            if await session.get(FollowedThread, (team_id, channel, thread_ts)) is not None:
-                return False
-            session.add(FollowedThread(team_id=team_id, channel=channel, thread_ts=thread_ts))
-        return True
+            result = await session.execute(stmt)
+        return (result.rowcount or 0) == 1
 
     async def follows(self, team_id: str, channel: str, thread_ts: str) -> bool:
         async with self.db.session() as session:
             return await session.get(FollowedThread, (team_id, channel, thread_ts)) is not None
+
+
+def _expired(lease_until: datetime | None, now: datetime) -> bool:
+    return lease_until is None or aware(lease_until) < now
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -11,13 +11,8 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import func, select
-
-from commander.store.db import Database
-from commander.store.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -128,21 +123,3 @@ async def refresh_queue_gauges(stats: QueueStats) -> bool:
     QUEUE_DEPTH.set(depth)
     QUEUE_OLDEST_AGE.set(oldest or 0.0)
     return True
-
-
-async def db_queue_stats(db: Database) -> tuple[int, float | None]:
-    """(jobs queued or running, age in seconds of the oldest queued job or None).
-
-    Stands in until JobStore offers `queue_stats()`; it reads the `jobs` table directly."""
-    async with db.session() as session:
-        depth = await session.scalar(
-            select(func.count()).select_from(Job).where(Job.status.in_(("queued", "running")))
-        )
-        oldest = await session.scalar(
-            select(func.min(Job.created_at)).where(Job.status == "queued")
-        )
-    if oldest is None:
-        return int(depth or 0), None
-    if oldest.tzinfo is None:  # SQLite hands back naive datetimes; they were stored in UTC
-        oldest = oldest.replace(tzinfo=UTC)
-    return int(depth or 0), max(0.0, (datetime.now(UTC) - oldest).total_seconds())

@@ -1,18 +1,23 @@
-"""Per-user limits: turns a minute, files a day, bytes stored. Friendly refusals."""
+"""Per-user limits: turns a minute, files a day, bytes stored. Friendly refusals.
+
+Every count comes from the database, so the limits hold across instances. Callers hold
+the person's lock (commander.leases.PersonLocks) while they check and count, which makes
+check-then-count atomic per person."""
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from commander.errors import CommanderError
+from commander.leases import aware, utcnow
 from commander.settings import Limits, MiB
 from commander.store.db import Database
-from commander.store.models import StoredFile
+from commander.store.models import StoredFile, TurnRecord
+
+WINDOW = timedelta(minutes=1)
 
 
 class LimitReached(CommanderError):
@@ -21,26 +26,28 @@ class LimitReached(CommanderError):
 
 class Quotas:
     def __init__(
-        self, limits: Limits, db: Database, clock: Callable[[], float] = time.monotonic
+        self, limits: Limits, db: Database, clock: Callable[[], datetime] = utcnow
     ) -> None:
         self.limits = limits
         self.db = db
         self.clock = clock
-        self._turns: dict[tuple[str, str], deque[float]] = {}
 
-    def take_turn(self, team_id: str, user_id: str) -> None:
+    async def take_turn(self, team_id: str, user_id: str) -> None:
         """Count one turn, or refuse it when the last minute already had the maximum."""
         now = self.clock()
-        recent = self._turns.setdefault((team_id, user_id), deque())
-        while recent and now - recent[0] >= 60:
-            recent.popleft()
-        if len(recent) >= self.limits.turns_per_minute:
-            wait = int(60 - (now - recent[0])) + 1
-            raise LimitReached(
-                f"You've sent {self.limits.turns_per_minute} messages in the last minute. "
-                f"Please wait about {wait} s and ask again."
-            )
-        recent.append(now)
+        owner = (TurnRecord.team_id == team_id, TurnRecord.user_id == user_id)
+        async with self.db.transaction() as session:
+            await session.execute(delete(TurnRecord).where(*owner, TurnRecord.at <= now - WINDOW))
+            recent = (
+                await session.scalars(select(TurnRecord.at).where(*owner).order_by(TurnRecord.at))
+            ).all()
+            if len(recent) >= self.limits.turns_per_minute:
+                wait = int((aware(recent[0]) + WINDOW - now).total_seconds()) + 1
+                raise LimitReached(
+                    f"You've sent {self.limits.turns_per_minute} messages in the last minute. "
+                    f"Please wait about {wait} s and ask again."
+                )
+            session.add(TurnRecord(team_id=team_id, user_id=user_id, at=now))
 
     async def check_file(self, team_id: str, user_id: str, size_hint: int | None) -> None:
         files_today, stored = await self._usage(team_id, user_id)

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from openai import AsyncOpenAI
 
 from commander.backend import ModelBackend, build_client
+from commander.leases import PersonLocks, new_instance_id
 from commander.logs import quiet_http_loggers  # noqa: F401 (re-exported)
 from commander.service import Commander
 from commander.settings import CoreSettings
@@ -20,6 +21,7 @@ async def build_commander(
     *,
     client: AsyncOpenAI | None = None,
     market: MarketData | None = None,
+    instance_id: str | None = None,
 ) -> Commander:
     db = Database(settings.database_url, settings.database_pool)
     try:
@@ -32,7 +34,8 @@ async def build_commander(
     backend = ModelBackend(client, db, endpoint_key)
     email = EmailWebhook(settings.email_uri) if settings.email_uri else None
     functions = build_tools(market or YFinanceMarketData(), email_enabled=email is not None)
-    return Commander(settings, db, backend, functions, email)
+    locks = PersonLocks(db, instance_id or new_instance_id(), settings.cluster.job_lease_s)
+    return Commander(settings, db, backend, functions, email, locks)
 
 
 async def close_commander(commander: Commander) -> None:

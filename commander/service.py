@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from commander.backend import CONVERSATION, ModelBackend
 from commander.errors import (
@@ -22,12 +23,12 @@ from commander.errors import (
 )
 from commander.events import EmailPending, TurnCompleted, TurnEvent
 from commander.filetypes import CODE_INTERPRETER, FILE_SEARCH, content_problem, route, safe_filename
-from commander.locks import KeyedLocks
+from commander.leases import PersonLocks
 from commander.quotas import Quotas
 from commander.settings import CoreSettings
 from commander.spool import TooLarge, spool
 from commander.store.db import Database
-from commander.store.models import Assistant, Job, PendingEmail, StoredFile
+from commander.store.models import Assistant, Job, PendingEmail, StoredFile, TurnRecord
 from commander.tools.base import EmailDraft, ToolContext, ToolRegistry
 from commander.tools.email import EmailSendError, EmailWebhook
 from commander.turn import ThreadState, Turn, TurnSpec
@@ -86,6 +87,7 @@ class Commander:
         backend: ModelBackend,
         functions: ToolRegistry,
         email: EmailWebhook | None = None,
+        locks: PersonLocks | None = None,
     ) -> None:
         self.settings = settings
         self.limits = settings.limits
@@ -93,7 +95,8 @@ class Commander:
         self.backend = backend
         self.functions = functions
         self.email = email
-        self._locks = KeyedLocks()
+        # Per person, cluster-wide: create, delete, reset, files and turns never overlap.
+        self.locks = locks or PersonLocks(db, "local")
         self.quotas = Quotas(settings.limits, db)
         self.retry_base_s = 0.5
 
@@ -133,7 +136,8 @@ class Commander:
                 .scalars()
                 .all()
             )
-        return AssistantStatus(assistant, files, list(emails), self._locks.busy((team_id, user_id)))
+        busy = await self.locks.busy(team_id, user_id)
+        return AssistantStatus(assistant, files, list(emails), busy)
 
     async def list_all(self) -> list[Assistant]:
         async with self.db.session() as session:
@@ -157,7 +161,7 @@ class Commander:
         unknown = set(chosen) - set(self.available_tools)
         if unknown:
             raise InvalidInput(f"Unknown or unavailable tools: {', '.join(sorted(unknown))}.")
-        async with self._locks.hold((team_id, user_id)):
+        async with self.locks.hold(team_id, user_id):
             if await self.get(team_id, user_id) is not None:
                 raise AssistantExists()
             strategy, conversation_id = await self.backend.new_thread(team_id, user_id)
@@ -171,13 +175,18 @@ class Commander:
                 thread_strategy=strategy,
                 conversation_id=conversation_id,
             )
-            async with self.db.transaction() as session:
-                session.add(assistant)
+            try:
+                async with self.db.transaction() as session:
+                    session.add(assistant)
+            except IntegrityError:  # created meanwhile by a holder whose lock had expired
+                if conversation_id:
+                    await self._forget(self.backend.delete_conversation, conversation_id)
+                raise AssistantExists() from None
         log.info("assistant created for %s/%s (thread: %s)", team_id, user_id, strategy)
         return assistant
 
     async def reset_thread(self, team_id: str, user_id: str) -> Assistant:
-        async with self._locks.hold((team_id, user_id)):
+        async with self.locks.hold(team_id, user_id):
             assistant = await self.require(team_id, user_id)
             strategy, conversation_id = await self.backend.new_thread(team_id, user_id)
             old = assistant.conversation_id
@@ -199,7 +208,7 @@ class Commander:
     async def delete(self, team_id: str, user_id: str) -> DeleteReport:
         """Remove everything the user owns, remotely and locally. Safe to repeat."""
         report = DeleteReport()
-        async with self._locks.hold((team_id, user_id)):
+        async with self.locks.hold(team_id, user_id):
             async with self.db.session() as session:
                 assistant = await self._assistant(session, team_id, user_id)
                 files = await self._files(session, team_id, user_id)
@@ -210,7 +219,7 @@ class Commander:
             else:
                 await self._delete_remote(None, None, files, report)
             async with self.db.transaction() as session:
-                for table in (StoredFile, PendingEmail, Job, Assistant):
+                for table in (StoredFile, PendingEmail, Job, TurnRecord, Assistant):
                     result = await session.execute(
                         delete(table).where(table.team_id == team_id, table.user_id == user_id)
                     )
@@ -223,7 +232,7 @@ class Commander:
         """Retention: delete the conversation, vector store and files (at the provider and
         their rows) but keep the assistant's settings; it continues on a new, empty thread."""
         report = DeleteReport()
-        async with self._locks.hold((team_id, user_id)):
+        async with self.locks.hold(team_id, user_id):
             async with self.db.session() as session:
                 assistant = await self._assistant(session, team_id, user_id)
                 files = await self._files(session, team_id, user_id)
@@ -286,7 +295,7 @@ class Commander:
             raise InvalidInput(
                 f"Please attach at most {self.limits.max_files_per_message} files at once."
             )
-        async with self._locks.hold((team_id, user_id)):
+        async with self.locks.hold(team_id, user_id):
             assistant = await self.require(team_id, user_id)
             for incoming in files:
                 name = safe_filename(incoming.name)
@@ -354,7 +363,7 @@ class Commander:
         return await self.backend.index_file(assistant.vector_store_id, file_id)
 
     async def remove_file(self, team_id: str, user_id: str, file_row_id: int) -> StoredFile:
-        async with self._locks.hold((team_id, user_id)):
+        async with self.locks.hold(team_id, user_id):
             async with self.db.session() as session:
                 stored = await session.get(StoredFile, file_row_id)
             if stored is None or (stored.team_id, stored.user_id) != (team_id, user_id):
@@ -375,8 +384,9 @@ class Commander:
         `resume`: this turn is retried after a crash; what already reached the thread
         since `resume.cursor` is not sent again, and a stored answer is shown, not redone."""
         text = self._valid_prompt(text)
-        self.quotas.take_turn(team_id, user_id)
-        async with self._locks.hold((team_id, user_id)):
+        async with self.locks.hold(team_id, user_id):
+            # Counted under the person's lock, so instances cannot both take the last turn.
+            await self.quotas.take_turn(team_id, user_id)
             assistant = await self.require(team_id, user_id)
             async with self.db.session() as session:
                 files = await self._files(session, team_id, user_id)

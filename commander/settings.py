@@ -34,6 +34,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Cluster:
+    """How instances sharing one database divide the work."""
+
+    job_lease_s: float = 30.0  # a dead instance's job is taken over this long after
+    job_poll_s: float = 2.0  # how often each instance looks for unclaimed work
+    shutdown_grace_s: float = 20.0  # on SIGTERM, running jobs get this long to finish
+
+
+@dataclass(frozen=True)
 class CoreSettings:
     provider: Provider
     model: str
@@ -43,6 +52,7 @@ class CoreSettings:
     email_uri: str | None = None
     limits: Limits = Limits()
     database_pool: PoolOptions = field(default_factory=PoolOptions)
+    cluster: Cluster = Cluster()
 
     @property
     def uses_entra_id(self) -> bool:
@@ -99,6 +109,16 @@ def _seconds(env: Mapping[str, str], name: str, default: float, *, minimum: floa
     if not value >= minimum:
         raise ConfigError(f"{name} must be at least {minimum:g}.")
     return value
+
+
+def load_cluster(env: Mapping[str, str]) -> Cluster:
+    return Cluster(
+        job_lease_s=_seconds(env, "JOB_LEASE_SECONDS", Cluster.job_lease_s, minimum=1),
+        job_poll_s=_seconds(env, "JOB_POLL_SECONDS", Cluster.job_poll_s, minimum=0.05),
+        shutdown_grace_s=_seconds(
+            env, "SHUTDOWN_GRACE_SECONDS", Cluster.shutdown_grace_s, minimum=0
+        ),
+    )
 
 
 def load_database_pool(env: Mapping[str, str]) -> PoolOptions:
@@ -159,4 +179,5 @@ def load_core_settings(env: Mapping[str, str] | None = None) -> CoreSettings:
         email_uri=_first(env, "EMAIL_URI"),
         limits=load_limits(env),
         database_pool=load_database_pool(env),
+        cluster=load_cluster(env),
     )

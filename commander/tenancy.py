@@ -18,7 +18,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, delete, or_, select, update
 
 from commander.service import Commander
-from commander.store.models import Assistant, FollowedThread, Job, PendingEmail, StoredFile
+from commander.store.models import (
+    Assistant,
+    FollowedThread,
+    Job,
+    PendingEmail,
+    StoredFile,
+    TurnRecord,
+)
 from commander.store.slack_tables import bots, installations
 from commander.store.tenancy_models import Departure, RetentionNotice, UsageDay
 
@@ -147,6 +154,7 @@ class Departures:
                 (UsageDay, UsageDay.scope == scope),
                 (RetentionNotice, RetentionNotice.scope == scope),
                 (Job, Job.team_id == scope),
+                (TurnRecord, TurnRecord.team_id == scope),
             ):
                 result = await session.execute(delete(table).where(where))
                 report.rows_deleted += result.rowcount or 0

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from commander.errors import CommanderError, ConfigError
 from commander.events import ToolProgress, Usage
 from commander.store.db import Database
+from commander.store.dialect import insert
 from commander.store.tenancy_models import UsageDay
 from commander.tenancy_settings import TenancySettings
 
@@ -148,9 +148,7 @@ class UsageBook:
             "model": model[:100],
         }
         table = UsageDay.__table__
-        stmt = (sqlite.insert if self.db.is_sqlite else postgresql.insert)(table).values(
-            **key, **counts
-        )
+        stmt = insert(self.db, table).values(**key, **counts)
         stmt = stmt.on_conflict_do_update(
             index_elements=list(key),
             set_={name: table.c[name] + stmt.excluded[name] for name in counts},

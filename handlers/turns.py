@@ -25,6 +25,7 @@ from commander.events import (
     TurnFailed,
 )
 from commander.jobs import RUNNING
+from commander.leases import LeaseLost, aware
 from commander.service import AddFilesResult, Resume
 from commander.store.models import Job
 from commander.usage import TurnUsage
@@ -80,7 +81,7 @@ class MessageJobs:
         target = Target(
             payload["channel"], payload["thread_ts"], job.user_id, payload.get("user_team", "")
         )
-        if job.status == RUNNING:  # the process that ran it died: tidy up after it first
+        if job.status == RUNNING:  # taken over from an instance that died: tidy up first
             await self._close_leftover_streams(job, target)
             if job.progress.get("answered"):
                 await self.deps.jobs.finish(job)
@@ -94,6 +95,8 @@ class MessageJobs:
         await self.deps.jobs.start(job)
         try:
             await self._run(job, target)
+        except LeaseLost:
+            raise  # another instance owns the job now: touch nothing
         except CommanderError as exc:
             await self._close_leftover_stream(job, target)
             await self._say(target, f":warning: {exc.user_message}")
@@ -277,8 +280,11 @@ class MessageJobs:
 
     async def _earlier_bot_messages(self, job: Job, target: Target) -> list[str]:
         """ts of the bot's messages in the job's thread, after the user's message and
-        before this process started (later ones may be other jobs' live streams)."""
+        before the dead owner's lease ran out (it wrote nothing later), less the streams
+        other running jobs have recorded (other people's live answers in the thread)."""
         since = str(job.payload.get("ts") or target.thread_ts)
+        until = _ts_key(f"{aware(job.lease_until).timestamp():.6f}") if job.lease_until else _now()
+        in_use = await self.deps.jobs.streams_in_use(exclude_job=job.id)
         found: list[str] = []
         cursor: str | None = None
         for _ in range(MAX_THREAD_PAGES):
@@ -297,7 +303,8 @@ class MessageJobs:
                 ts = str(message.get("ts") or "")
                 if (
                     message.get("user") == self.bot_user_id
-                    and _ts_key(since) < _ts_key(ts) < _PROCESS_STARTED
+                    and _ts_key(since) < _ts_key(ts) < min(until, _now())
+                    and ts not in in_use
                 ):
                     found.append(ts)
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
@@ -375,5 +382,5 @@ def _ts_key(ts: str) -> tuple[int, int]:
         return 0, 0
 
 
-# Streams a dead process left behind started before this one (Slack's ts are wall-clock).
-_PROCESS_STARTED = _ts_key(f"{time.time():.6f}")
+def _now() -> tuple[int, int]:
+    return _ts_key(f"{time.time():.6f}")  # Slack's ts are wall-clock times

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.probes import Probes, TimedSocketModeHandler, probe_app
-from commander.metrics import db_queue_stats
+from commander.jobs import JobStore
 from commander.store.db import Database
 from tests.conftest import BotHarness
 from tests.fakes.openai_server import FakeOpenAI
@@ -166,12 +166,12 @@ async def test_queue_gauges_show_waiting_work_at_scrape_time(bot: BotHarness) ->
     scraped = await scrape(bot.url)
     assert scraped.get("commander_queue_depth") == 0
     assert scraped.get("commander_queue_oldest_age_seconds") == 0
-    assert await db_queue_stats(bot.commander.db) == (0, None)
+    assert await bot.bot.deps.jobs.queue_stats() == (0, None)
 
 
 async def test_readyz_is_503_with_a_reason_when_the_database_does_not_answer() -> None:
     db = Database("postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")
-    probes = Probes(db, lambda: db_queue_stats(db), timeout_s=5.0)
+    probes = Probes(db, JobStore(db).queue_stats, timeout_s=5.0)
     try:
         async with serving(probe_app(probes)) as url:
             ready = await get(f"{url}/readyz")

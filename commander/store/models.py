@@ -101,7 +101,10 @@ class Job(Base):
     so that a crash or restart never loses it. `dedupe_key` makes redelivery harmless."""
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status", "status", "id"),)
+    __table_args__ = (
+        Index("ix_jobs_status", "status", "id"),
+        Index("ix_jobs_person", "team_id", "user_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -113,10 +116,40 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    # `running` means owned: by `owner` (an instance id) until `lease_until`, which the
+    # owner renews while it works. `lease_token` grows with every claim; the owner's
+    # writes name it, so an instance whose lease was taken over cannot write (fencing).
+    owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_token: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class PersonLock(Base):
+    """Who works on a person's assistant right now, cluster-wide (create, delete, reset,
+    files, a turn). A lease: the holder renews it; an expired one may be taken."""
+
+    __tablename__ = "person_locks"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    lease_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TurnRecord(Base):
+    """One accepted turn, kept for a minute or so: the per-minute limit counts these."""
+
+    __tablename__ = "turn_log"
+    __table_args__ = (Index("ix_turn_log_person", "team_id", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class FollowedThread(Base):

@@ -280,14 +280,18 @@ class Cluster:
     async def unfinished_jobs(self) -> list[asyncpg.Record]:
         try:
             return await self.fetch(
-                "SELECT id, user_id, status FROM jobs WHERE status NOT IN ('done', 'failed')"
+                "SELECT * FROM jobs WHERE status NOT IN ('done', 'failed') ORDER BY id"
             )
         except asyncpg.UndefinedTableError:
             return []
 
     async def settle(self, limit_s: float = 30) -> None:
         """Wait until no job is queued or running and nothing is in flight at the model."""
-        await until(self._no_unfinished_jobs, "every job to finish", limit_s)
+        try:
+            await until(self._no_unfinished_jobs, "every job to finish", limit_s)
+        except AssertionError as exc:
+            jobs = [dict(row) for row in await self.unfinished_jobs()]
+            raise AssertionError(f"{exc}; unfinished: {jobs}\n{self.logs()[-6000:]}") from None
         await asyncio.to_thread(self.fake_openai.wait_idle, limit_s)
 
     async def _no_unfinished_jobs(self) -> bool:

@@ -6,6 +6,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from commander.jobs import JobRunner, JobStore, ThreadFollower
+from commander.leases import LeaseLost
 from commander.settings import normalise_database_url
 from commander.store.db import Database
 from commander.store.models import Base, Job
@@ -78,20 +79,39 @@ async def test_runner_keeps_per_user_order_and_runs_users_in_parallel(db: Databa
 
 
 async def test_recover_resumes_unfinished_jobs(db: Database) -> None:
-    jobs = JobStore(db)
-    job = await jobs.enqueue("k", "T", "U", "m", {})
-    await jobs.start(job)  # the process "crashed" here
+    jobs = JobStore(db, "dead-instance", lease_s=30)
+    await jobs.enqueue("k", "T", "U", "m", {})
+    job = await jobs.claim_next("T", "U")
+    await jobs.start(job)  # the instance "crashed" here: its lease is still live
     done: list[int] = []
 
     async def process(j: Job) -> None:
         done.append(j.attempts)
-        await jobs.finish(j)
+        await survivor.finish(j)
 
-    runner = JobRunner(JobStore(db), process)
+    survivor = JobStore(db, "survivor", lease_s=30)
+    runner = JobRunner(survivor, process)
+    assert await runner.recover() == 0  # a live lease is never taken
+    await db_set_lease_expired(db, job.id)
     assert await runner.recover() == 1
     await runner.idle()
     assert done == [1]
-    assert await jobs.next_for("T", "U") is None
+    assert await survivor.claim_next("T", "U") is None
+    with pytest.raises(LeaseLost):  # the old owner is fenced off
+        await jobs.save_progress(job, answered=True)
+
+
+async def db_set_lease_expired(db: Database, job_id: int) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    async with db.transaction() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(lease_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
 
 
 async def test_followed_threads(db: Database) -> None:
@@ -106,9 +126,9 @@ async def test_purge_forgets_only_old_finished_jobs(db: Database) -> None:
     from datetime import timedelta
 
     jobs = JobStore(db)
-    done = await jobs.enqueue("done", "T", "U", "m", {"text": "secret"})
-    await jobs.finish(done)
+    await jobs.enqueue("done", "T", "U", "m", {"text": "secret"})
+    await jobs.finish(await jobs.claim_next("T", "U"))
     await jobs.enqueue("queued", "T", "U", "m", {})
     assert await jobs.purge(timedelta(days=3)) == 0
     assert await jobs.purge(timedelta(seconds=-1)) == 1
-    assert (await jobs.next_for("T", "U")).dedupe_key == "queued"
+    assert (await jobs.claim_next("T", "U")).dedupe_key == "queued"

@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from commander.quotas import LimitReached, Quotas
-from commander.settings import Limits, MiB
+from commander.settings import Limits, MiB, normalise_database_url
+from commander.store.db import Database
 from tests.conftest import start_bot
 from tests.fakes.slack_events import message_im
 
 T, A, B = "T1", "UA", "UB"
 
 
-def test_turn_window_slides_with_the_clock() -> None:
-    now = [1000.0]
-    quotas = Quotas(Limits(turns_per_minute=2), db=None, clock=lambda: now[0])  # type: ignore[arg-type]
-    quotas.take_turn(T, A)
-    quotas.take_turn(T, A)
-    with pytest.raises(LimitReached, match="2 messages in the last minute"):
-        quotas.take_turn(T, A)
-    quotas.take_turn(T, B)  # another person has their own budget
-    now[0] += 60
-    quotas.take_turn(T, A)
+async def test_turn_window_slides_with_the_clock(database_url: str) -> None:
+    db = Database(normalise_database_url(database_url))
+    await db.migrate()
+    now = [datetime(2026, 12, 1, 12, 0, tzinfo=UTC)]
+    quotas = Quotas(Limits(turns_per_minute=2), db, clock=lambda: now[0])
+    try:
+        await quotas.take_turn(T, A)
+        now[0] += timedelta(seconds=10)
+        await quotas.take_turn(T, A)
+        with pytest.raises(LimitReached, match="wait about 51 s"):
+            await quotas.take_turn(T, A)
+        await quotas.take_turn(T, B)  # another person has their own budget
+        now[0] += timedelta(seconds=50)
+        await quotas.take_turn(T, A)  # the first turn left the window
+        with pytest.raises(LimitReached, match="2 messages in the last minute"):
+            await quotas.take_turn(T, A)
+    finally:
+        await db.close()
 
 
 @pytest.fixture

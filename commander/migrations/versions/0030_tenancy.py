@@ -1,7 +1,7 @@
 """multi-workspace installs, departures, usage, retention notices
 
 Revision ID: 0030
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-02
 
 Existing rows are left as they are: they were keyed by workspace id, which is still the
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0030"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

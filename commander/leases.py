@@ -1,0 +1,200 @@
+"""Leases held in the database, so that every instance sees who works on what.
+
+A lease is renewed while its work runs. When a renewal finds it gone (taken over after
+it expired), or no renewal has succeeded for long enough that it may have expired, the
+work is cancelled: an instance that may have lost a lease stops before it writes or
+touches Slack again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from itertools import count
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from commander.errors import CommanderError
+from commander.store.db import Database
+from commander.store.dialect import insert
+from commander.store.models import PersonLock
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE_S = 30.0
+MAX_POLL_S = 0.25
+PERSON_WAIT_S = 15 * 60
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_instance_id() -> str:
+    """Names this process in leases and in `python -m commander jobs`."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class LeaseLost(Exception):
+    """This instance no longer owns the work: it must stop without writing anything."""
+
+
+class PersonBusy(CommanderError):
+    user_message = "Your assistant is still busy with something else. Please try again in a minute."
+
+
+class LeaseKeeper:
+    """Renews a lease every third of its length while `work` runs; cancels `work` when
+    the lease is lost, or may have been (no successful renewal for most of its length)."""
+
+    def __init__(
+        self, renew: Callable[[], Awaitable[bool]], lease_s: float, work: asyncio.Task, what: str
+    ) -> None:
+        self._renew = renew
+        self._lease_s = lease_s
+        self._work = work
+        self._what = what
+        self._task: asyncio.Task[None] | None = None
+        self.lost = False
+
+    async def __aenter__(self) -> LeaseKeeper:
+        self._task = asyncio.create_task(self._keep(), name=f"lease:{self._what}")
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _keep(self) -> None:
+        expires = time.monotonic() + self._lease_s
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            started = time.monotonic()
+            try:
+                held = await self._renew()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("could not renew the lease of %s (%s)", self._what, type(exc).__name__)
+                if time.monotonic() > expires - self._lease_s / 6:
+                    return self._lose("it may have expired")
+                continue
+            if not held:
+                return self._lose("another instance took it over")
+            expires = started + self._lease_s
+
+    def _lose(self, why: str) -> None:
+        log.warning("lost the lease of %s (%s): stopping that work", self._what, why)
+        self.lost = True
+        self._work.cancel()
+
+
+class PersonLocks:
+    """One holder per person at a time, cluster-wide: create, delete, reset, files and
+    turns of one person never overlap, whichever instance runs them."""
+
+    def __init__(self, db: Database, instance_id: str, lease_s: float = DEFAULT_LEASE_S) -> None:
+        self.db = db
+        self.instance_id = instance_id
+        self.lease_s = lease_s
+        self._holds = count(1)
+        self._released: dict[tuple[str, str], asyncio.Event] = {}
+
+    @asynccontextmanager
+    async def hold(
+        self, team_id: str, user_id: str, *, wait_s: float = PERSON_WAIT_S
+    ) -> AsyncIterator[None]:
+        """Hold the person's lock; the task that holds it is cancelled if the lock is lost."""
+        holder = f"{self.instance_id}:{next(self._holds)}"
+        await self._acquire(team_id, user_id, holder, wait_s)
+        work = asyncio.current_task()
+        assert work is not None
+        try:
+            async with LeaseKeeper(
+                lambda: self._renew(team_id, user_id, holder),
+                self.lease_s,
+                work,
+                f"person {team_id}/{user_id}",
+            ):
+                yield
+        finally:
+            await asyncio.shield(self._release(team_id, user_id, holder))
+
+    async def busy(self, team_id: str, user_id: str) -> bool:
+        async with self.db.session() as session:
+            until = await session.scalar(
+                select(PersonLock.lease_until).where(
+                    PersonLock.team_id == team_id, PersonLock.user_id == user_id
+                )
+            )
+        return until is not None and aware(until) > utcnow()
+
+    async def _acquire(self, team_id: str, user_id: str, holder: str, wait_s: float) -> None:
+        deadline = time.monotonic() + wait_s
+        pause = 0.01
+        key = (team_id, user_id)
+        while not await self._try(team_id, user_id, holder):
+            if time.monotonic() > deadline:
+                raise PersonBusy()
+            released = self._released.setdefault(key, asyncio.Event())
+            # A release in this process wakes us at once; one elsewhere is seen by polling.
+            try:
+                await asyncio.wait_for(released.wait(), pause)
+            except TimeoutError:
+                pause = min(pause * 2, MAX_POLL_S)
+
+    async def _try(self, team_id: str, user_id: str, holder: str) -> bool:
+        now = utcnow()
+        stmt = insert(self.db, PersonLock).values(
+            team_id=team_id,
+            user_id=user_id,
+            holder=holder,
+            lease_until=now + timedelta(seconds=self.lease_s),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[PersonLock.team_id, PersonLock.user_id],
+            set_={"holder": stmt.excluded.holder, "lease_until": stmt.excluded.lease_until},
+            where=PersonLock.lease_until < now,
+        )
+        async with self.db.transaction() as session:
+            result = await session.execute(stmt)
+        return (result.rowcount or 0) == 1
+
+    async def _renew(self, team_id: str, user_id: str, holder: str) -> bool:
+        until = utcnow() + timedelta(seconds=self.lease_s)
+        async with self.db.transaction() as session:
+            result = await session.execute(
+                PersonLock.__table__.update()
+                .where(PersonLock.team_id == team_id, PersonLock.user_id == user_id)
+                .where(PersonLock.holder == holder)
+                .values(lease_until=until)
+            )
+        return (result.rowcount or 0) == 1
+
+    async def _release(self, team_id: str, user_id: str, holder: str) -> None:
+        try:
+            async with self.db.transaction() as session:
+                await session.execute(
+                    delete(PersonLock).where(
+                        PersonLock.team_id == team_id,
+                        PersonLock.user_id == user_id,
+                        PersonLock.holder == holder,
+                    )
+                )
+        except SQLAlchemyError as exc:  # the lease then simply expires
+            log.warning("could not release the lock of %s/%s (%s)", team_id, user_id, exc)
+        released = self._released.pop((team_id, user_id), None)
+        if released is not None:
+            released.set()
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; every one we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

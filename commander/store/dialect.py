@@ -1,0 +1,14 @@
+"""The few statements whose SQL differs between SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+
+from commander.store.db import Database
+
+
+def insert(db: Database, table: Any) -> Any:
+    """An INSERT that knows `ON CONFLICT` (upsert) for the database in use."""
+    return (sqlite.insert if db.is_sqlite else postgresql.insert)(table)
