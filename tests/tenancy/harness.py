@@ -90,6 +90,7 @@ async def install(
     enterprise_id: str | None = None,
     org_wide: bool = False,
     sender_team: str | None = None,
+    pages_url: str | None = None,
 ) -> Installed:
     """Install through the browser flow; returns the new token and a sender of events
     from that workspace (for an org-wide install: from `sender_team`)."""
@@ -100,16 +101,17 @@ async def install(
         org_wide=org_wide,
         bot_user_id=bot_user_id,
     )
+    pages = pages_url or bot.url  # where the install page and redirect are served
     before = set(bot.slack.oauth.grants)
     async with httpx.AsyncClient(timeout=30) as browser:
-        page = await browser.get(f"{bot.url}/slack/install")
+        page = await browser.get(f"{pages}/slack/install")
         assert page.status_code == 200, page.text
         link = AUTHORIZE_LINK.search(page.text)
         assert link, page.text
         consent = await browser.get(html.unescape(link.group(1)))
         assert consent.status_code == 302, consent.text
         redirect = consent.headers["location"]
-        assert redirect.startswith(f"{bot.url}/slack/oauth_redirect?")
+        assert redirect.startswith(f"{pages}/slack/oauth_redirect?")
         # Bolt's state cookie is marked Secure; a browser on this plain-HTTP test URL
         # would not send it back, so it is handed over as the browser would over HTTPS.
         cookie = page.headers["set-cookie"].split(";", 1)[0]
