@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import shutil
 import sys
 import time
@@ -213,6 +214,7 @@ def scale_out(args: argparse.Namespace) -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     started = time.time()
+    load_before = os.getloadavg()
     try:
         session = asyncio.run(
             scaling.scaling_session(args.instances, args.database_url, profile, work)
@@ -227,13 +229,19 @@ def scale_out(args: argparse.Namespace) -> int:
         "date": report.now_iso(),
         "duration_s": round(time.time() - started, 1),
         "machine": machine,
+        # Other work on the machine skews every figure: the 1-minute load around the run.
+        "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
         "bot_root": str(procs.BOT_ROOT),
         "config": dataclasses.asdict(profile),
         "by_instances": session,
     }
     (out / "scaling.json").write_text(json.dumps(result, indent=2) + "\n")
     print(scaling.text_table(session, machine))
-    print(f"\n{result['duration_s']} s; JSON in {out / 'scaling.json'}")
+    load = result["load_average_1m"]
+    print(
+        f"\n{result['duration_s']} s, load average {load['before']:.1f} → {load['after']:.1f}; "
+        f"JSON in {out / 'scaling.json'}"
+    )
     return 0
 
 

@@ -6,8 +6,9 @@ load balancer would send them.
 Throughput at saturation: `turns` messages from `users` people are offered far faster
 than the bot can answer them (the model answers at once), so the queue fills and the
 instances work flat out; turns per second = turns ÷ (first message sent → last job
-finished, from the jobs table). Ack latency: each delivery's HTTP round trip during that
-burst.
+finished, from the jobs table). Ack latency (each delivery's HTTP round trip) twice: during
+that burst, where acknowledging competes with the turns for the CPU, and at a light load
+afterwards (`light_turns` at `light_per_s`, well under capacity).
 """
 
 from __future__ import annotations
@@ -40,10 +41,14 @@ class ScalingProfile:
     offered_per_s: float = 400  # well above what 2 cores answer: the queue fills
     answer_tokens: int = 20
     warmup_turns: int = 10
+    light_turns: int = 40
+    light_per_s: float = 5
     within_s: float = 240
 
 
-SMOKE = ScalingProfile(runs=1, users=5, turns=20, warmup_turns=2, within_s=60)
+SMOKE = ScalingProfile(
+    runs=1, users=5, turns=20, warmup_turns=2, light_turns=5, light_per_s=10, within_s=60
+)
 
 
 @dataclass
@@ -172,6 +177,10 @@ async def saturation_run(
             answered = await stack.wait_answered(sent, profile.within_s)
             keys = [f"msg:{TEAM}:{s.channel}:{s.ts}" for s in sent]
             _, last = await stack.finished(keys)
+            await stack.script([text_turn(profile.answer_tokens)] * profile.light_turns)
+            light = [(users[i % len(users)], f"light {i}") for i in range(profile.light_turns)]
+            light_sent = await stack.send_paced(light, profile.light_per_s)
+            light_answered = await stack.wait_answered(light_sent, profile.within_s)
             errors = stack.bot_log_errors()
     finally:
         await _drop_database(server_url, name)
@@ -185,11 +194,16 @@ async def saturation_run(
         "wall_s": round(elapsed, 2),
         "turns_per_s": round(len(answered) / elapsed, 1),
         "ack_ms": summary(acks),
+        "light_turns": profile.light_turns,
+        "light_answered": len(light_answered),
+        "light_ack_ms": summary([s.ack_ms for s in light_sent if s.status == 200]),
         "bot_errors": errors[:20],
     }
     progress(
         f"{instances} instance(s): {result['turns_per_s']} turns/s, "
-        f"ack p50 {result['ack_ms']['p50']:.1f} ms / p99 {result['ack_ms']['p99']:.1f} ms"
+        f"ack p50 {result['ack_ms']['p50']:.1f} ms / p99 {result['ack_ms']['p99']:.1f} ms; "
+        f"light load: ack p50 {result['light_ack_ms']['p50']:.1f} ms "
+        f"/ p99 {result['light_ack_ms']['p99']:.1f} ms"
     )
     return result
 
@@ -215,24 +229,25 @@ def _figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "turns_per_s": spread([r["turns_per_s"] for r in runs]),
         "ack_p50_ms": spread([r["ack_ms"]["p50"] for r in runs]),
         "ack_p99_ms": spread([r["ack_ms"]["p99"] for r in runs]),
-        "answered_all": all(r["answered"] == r["turns"] for r in runs),
+        "light_ack_p50_ms": spread([r["light_ack_ms"]["p50"] for r in runs]),
+        "light_ack_p99_ms": spread([r["light_ack_ms"]["p99"] for r in runs]),
+        "answered_all": all(
+            r["answered"] == r["turns"] and r["light_answered"] == r["light_turns"] for r in runs
+        ),
     }
 
 
 def text_table(session: dict[str, Any], machine: dict[str, Any]) -> str:
+    """Medians over the runs, [min–max] in brackets."""
+    columns = ("turns_per_s", "ack_p50_ms", "ack_p99_ms", "light_ack_p50_ms", "light_ack_p99_ms")
     lines = [
-        f"Scaling on {machine['cpu']} ×{machine['nproc']}:",
-        "instances | turns/s median [min–max] | ack p50 ms | ack p99 ms | all answered",
+        f"Scaling on {machine['cpu']} ×{machine['nproc']} (median [min–max] over runs):",
+        "instances | " + " | ".join(columns) + " | all answered",
     ]
     for count, entry in session.items():
         fig = entry["figures"]
-        cell = {
-            key: f"{v['median']:.1f} [{v['min']:.1f}–{v['max']:.1f}]"
-            for key, v in fig.items()
-            if isinstance(v, dict)
-        }
-        lines.append(
-            f"{count:>9} | {cell['turns_per_s']:>24} | {cell['ack_p50_ms']} | "
-            f"{cell['ack_p99_ms']} | {fig['answered_all']}"
-        )
+        cells = [
+            f"{fig[c]['median']:.1f} [{fig[c]['min']:.1f}–{fig[c]['max']:.1f}]" for c in columns
+        ]
+        lines.append(f"{count} | " + " | ".join(cells) + f" | {fig['answered_all']}")
     return "\n".join(lines)

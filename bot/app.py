@@ -24,6 +24,7 @@ from bot.guard import slack_request_guard
 from bot.installs import oauth_parts
 from bot.probes import Connected, Probes, ack_timer
 from bot.settings import BotSettings
+from commander.api import mount_api
 from commander.jobs import JobRunner, JobStore, ThreadFollower
 from commander.retention import Notify, Retention
 from commander.runtime import build_commander, close_commander
@@ -222,7 +223,14 @@ class Bot:
         web_app.middlewares.insert(0, ack_timer)
         web_app.middlewares.append(slack_request_guard(self.settings.slack))
         self.probes().add_to(web_app)
+        self.add_api(web_app)
         return web_app
+
+    def add_api(self, app: web.Application) -> None:
+        """The REST API at /api when API_KEYS is set: beside /slack/events in HTTP mode,
+        beside the probes on PORT in Socket Mode."""
+        if self.settings.api is not None:
+            mount_api(app, self.deps.commander, self.settings.api)
 
     def probes(self, slack_connected: Connected | None = None) -> Probes:
         return Probes(self.deps.commander.db, self.deps.jobs.queue_stats, slack_connected)

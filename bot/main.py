@@ -57,7 +57,9 @@ async def _listen(app: web.Application, port: int) -> web.AppRunner:
 
 async def _http(bot: Bot, stop: asyncio.Event) -> None:
     runner = await _listen(bot.web_app(), bot.settings.slack.port)
-    log.info("serving Slack requests over HTTP on port %d", bot.settings.slack.port)
+    log.info(
+        "serving Slack requests%s over HTTP on port %d", _and_api(bot), bot.settings.slack.port
+    )
     try:
         await stop.wait()
     finally:
@@ -68,10 +70,11 @@ async def _socket_mode(bot: Bot, stop: asyncio.Event) -> None:
     handler = TimedSocketModeHandler(bot.app, bot.settings.slack.app_token)
     # Probes answer while connecting: /readyz says 503 until the socket is up.
     port = bot.settings.slack.port
-    web_app = probe_app(bot.probes(handler.client.is_connected))
-    add_install_routes(web_app, bot.app)  # OAuth installs: the install page and redirect
-    runner = await _listen(web_app, port)
-    log.info("serving /healthz, /readyz and /metrics on port %d", port)
+    app = probe_app(bot.probes(handler.client.is_connected))
+    bot.add_api(app)
+    add_install_routes(app, bot.app)  # OAuth installs: the install page and redirect
+    runner = await _listen(app, port)
+    log.info("serving /healthz, /readyz and /metrics%s on port %d", _and_api(bot), port)
     # Connecting retries until Slack answers; a stop request must not wait for that.
     connecting = asyncio.create_task(_connect(handler))
     try:
@@ -82,6 +85,10 @@ async def _socket_mode(bot: Bot, stop: asyncio.Event) -> None:
             await connecting
         await handler.close_async()
         await runner.cleanup()
+
+
+def _and_api(bot: Bot) -> str:
+    return " and the REST API" if bot.settings.api else ""
 
 
 async def _connect(handler: TimedSocketModeHandler) -> None:

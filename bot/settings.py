@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from commander.api.settings import ApiSettings, load_api_settings
 from commander.settings import ConfigError, CoreSettings, load_core_settings
 from commander.tenancy_settings import TenancySettings, load_tenancy_settings
 
@@ -53,6 +54,7 @@ class BotSettings:
     core: CoreSettings
     slack: SlackSettings
     tenancy: TenancySettings = field(default_factory=TenancySettings)
+    api: ApiSettings | None = None  # the REST API, served only when API_KEYS is set
 
 
 def _port(raw: str) -> int:
@@ -134,4 +136,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         core=load_core_settings(env),
         slack=load_slack_settings(env),
         tenancy=load_tenancy_settings(env),
+        api=load_api_settings(env),
     )

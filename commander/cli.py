@@ -1,9 +1,12 @@
-"""Admin CLI: `python -m commander {chat,list,show,delete,doctor,prune}`."""
+"""Admin CLI: `python -m commander {chat,list,show,delete,doctor,prune,serve}`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import date
@@ -11,6 +14,7 @@ from typing import Any, TextIO
 
 from dotenv import load_dotenv
 
+from commander.api import ApiSettings, load_api_settings, serve_api, standalone_app
 from commander.errors import CommanderError, DatabaseUnavailable
 from commander.events import (
     Citation,
@@ -147,6 +151,32 @@ async def _print_turn(
     out.write("\n")
 
 
+async def cmd_serve(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    """The REST API alone, without Slack, until SIGINT or SIGTERM."""
+    settings: ApiSettings = args.api_settings
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    app = standalone_app(commander, settings)
+    await serve_api(app, args.host, args.port, stop)
+    return 0
+
+
+def _serve_options(args: argparse.Namespace) -> None:
+    """Check what `serve` needs before anything is built; ConfigError says what is missing."""
+    api = load_api_settings(os.environ)
+    if api is None:
+        raise ConfigError("API_KEYS is not set: `serve` serves only the REST API, which needs it.")
+    args.api_settings = api
+    args.host = os.environ.get("HOST", "").strip() or "0.0.0.0"
+    raw_port = os.environ.get("PORT", "").strip() or "3000"
+    if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
+        raise ConfigError(f"PORT must be a number between 1 and 65535, got {raw_port!r}.")
+    args.port = int(raw_port)
+
+
 async def cmd_usage(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
     try:
         tenancy = load_tenancy_settings()
@@ -173,6 +203,7 @@ COMMANDS: dict[str, Command] = {
     "delete": cmd_delete,
     "doctor": cmd_doctor,
     "prune": cmd_prune,
+    "serve": cmd_serve,
     "usage": cmd_usage,
 }
 
@@ -192,6 +223,7 @@ def parser() -> argparse.ArgumentParser:
     usage.add_argument("--by", choices=("user", "workspace", "day"), default="user")
     usage.add_argument("--csv", action="store_true", help="comma-separated, every column")
     sub.add_parser("doctor")
+    sub.add_parser("serve", help="serve the REST API alone (needs API_KEYS; PORT, HOST)")
     prune = sub.add_parser("prune")
     prune.add_argument("--delete", action="store_true", help="remove what is found")
     return root
@@ -202,10 +234,13 @@ async def run(argv: list[str], out: TextIO, **build: Any) -> int:
     load_dotenv()
     try:
         settings = load_core_settings()
+        if args.command == "serve":
+            _serve_options(args)
     except ConfigError as exc:
         sys.stderr.write(f"Configuration error: {exc}\n")
         return 2
-    configure_logging(default_level="WARNING")
+    # A server reports that it is listening; one-shot admin commands stay quiet.
+    configure_logging(default_level="INFO" if args.command == "serve" else "WARNING")
     try:
         async with open_commander(settings, **build) as commander:
             return await COMMANDS[args.command](commander, args, out)

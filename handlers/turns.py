@@ -25,7 +25,7 @@ from commander.events import (
     TurnFailed,
 )
 from commander.jobs import RUNNING
-from commander.leases import LeaseLost, aware
+from commander.leases import LeaseLost
 from commander.service import AddFilesResult, Resume
 from commander.store.models import Job
 from commander.usage import TurnUsage
@@ -279,11 +279,10 @@ class MessageJobs:
         await self.deps.jobs.save_progress(job, stream_ts=None)
 
     async def _earlier_bot_messages(self, job: Job, target: Target) -> list[str]:
-        """ts of the bot's messages in the job's thread, after the user's message and
-        before the dead owner's lease ran out (it wrote nothing later), less the streams
-        other running jobs have recorded (other people's live answers in the thread)."""
+        """ts of the bot's messages in the job's thread after the user's message, less the
+        streams other running jobs have recorded (other people's live answers there)."""
         since = str(job.payload.get("ts") or target.thread_ts)
-        until = _ts_key(f"{aware(job.lease_until).timestamp():.6f}") if job.lease_until else _now()
+        until = _now()
         in_use = await self.deps.jobs.streams_in_use(exclude_job=job.id)
         found: list[str] = []
         cursor: str | None = None
@@ -303,7 +302,7 @@ class MessageJobs:
                 ts = str(message.get("ts") or "")
                 if (
                     message.get("user") == self.bot_user_id
-                    and _ts_key(since) < _ts_key(ts) < min(until, _now())
+                    and _ts_key(since) < _ts_key(ts) < until
                     and ts not in in_use
                 ):
                     found.append(ts)

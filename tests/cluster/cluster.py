@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -34,6 +35,7 @@ from tests.conftest import SIGNING_SECRET, TEAM, core_env, openai_client
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_requests import JSON, SlackRequestSender
 from tests.fakes.slack_server import FakeSlack
+from tests.handlers.test_actions import press_ephemeral
 from tests.hardening.process import until
 from tests.test_bot_process import bot_env, free_port, wait_healthy
 
@@ -242,14 +244,14 @@ class Cluster:
             return await sender.command(command, text, user_id, "C1", response_url=response_url)
 
     async def press(
-        self, user_id: str, action_id: str, value: str, response_url: str, *, to: int
+        self, user_id: str, action_id: str, value: str, key: str, *, to: int
     ) -> httpx.Response:
-        """A button in a message the bot posted (block_actions), to instance `to`."""
+        """A button in an ephemeral message the bot posted through a response_url (the
+        fake Slack's `key`), pressed and delivered to instance `to`."""
         sender = SlackRequestSender(self.instances[to].url, SIGNING_SECRET, team_id=TEAM)
         async with sender:
-            return await sender.block_action(
-                user_id, action_id, value, channel_id="C1", response_url=response_url
-            )
+            pressing = SimpleNamespace(send=sender, slack=self.fake_slack)
+            return await press_ephemeral(pressing, user_id, action_id, value, key)
 
     # --- who is doing what ----------------------------------------------------------------
 

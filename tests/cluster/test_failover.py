@@ -95,7 +95,7 @@ async def test_a_rolling_restart_loses_and_repeats_nothing(
     cluster = make_cluster()
     await cluster.seed_assistants(TEAM, *users)
     await cluster.start()
-    fake_openai.tokens_per_second = 25  # ~2 s an answer
+    fake_openai.tokens_per_second = 50  # ~1 s an answer
     sent: list[Event] = []
 
     async def send_batch(label: str) -> None:
@@ -147,9 +147,7 @@ async def test_delete_during_a_stream_waits_for_the_turn_or_stops_it(
     )
     assert response.status_code == 200
     await until(lambda: fake_slack.response_posts["offer"], "the delete confirmation")
-    response = await cluster.press(
-        "UA", ids.CONFIRM_DELETE, "UA", fake_slack.response_url("confirm"), to=confirming
-    )
+    response = await cluster.press("UA", ids.CONFIRM_DELETE, "UA", "confirm", to=confirming)
     assert response.status_code == 200
     await until(lambda: fake_slack.response_posts["confirm"], "the delete report")
     await cluster.settle()

@@ -40,6 +40,7 @@ from tests.fakes.slack_server import FakeSlack
 from tests.test_bot_process import bot_env, free_port, wait_healthy
 
 POLL_S = 0.01
+LEASE_S = 2
 DEFAULT_TIMEOUT_S = 20.0
 
 
@@ -103,6 +104,9 @@ class BotProcess:
         assert self.process is None or self.process.poll() is not None, "already running"
         port = free_port()
         env = bot_env(self.fake_openai, self.fake_slack, self.database_url, port)
+        # A killed run's jobs keep their lease until it expires: the restart takes them
+        # over after LEASE_S (in production JOB_LEASE_SECONDS, 30 s by default).
+        env.update(JOB_LEASE_SECONDS=str(LEASE_S), JOB_POLL_SECONDS="0.1")
         self.runs += 1
         log = (self.tmp_path / f"bot-{self.runs}.log").open("wb")
         try:
