@@ -172,11 +172,13 @@ async def saturation_run(
             await warm_up(stack, min(profile.warmup_turns, len(users)), profile.answer_tokens)
             await stack.script([text_turn(profile.answer_tokens)] * profile.turns)
             messages = [(users[i % len(users)], f"question {i}") for i in range(profile.turns)]
+            cpu_before = sum(bot.cpu_seconds() for bot in stack.bots)
             started = time.time()
             sent = await stack.send_paced(messages, profile.offered_per_s)
             answered = await stack.wait_answered(sent, profile.within_s)
             keys = [f"msg:{TEAM}:{s.channel}:{s.ts}" for s in sent]
             _, last = await stack.finished(keys)
+            cpu = sum(bot.cpu_seconds() for bot in stack.bots) - cpu_before
             await stack.script([text_turn(profile.answer_tokens)] * profile.light_turns)
             light = [(users[i % len(users)], f"light {i}") for i in range(profile.light_turns)]
             light_sent = await stack.send_paced(light, profile.light_per_s)
@@ -193,6 +195,7 @@ async def saturation_run(
         "ack_errors": sum(1 for s in sent if s.status != 200),
         "wall_s": round(elapsed, 2),
         "turns_per_s": round(len(answered) / elapsed, 1),
+        "bot_cpu_ms_per_turn": round(cpu / profile.turns * 1000, 1),
         "ack_ms": summary(acks),
         "light_turns": profile.light_turns,
         "light_answered": len(light_answered),
@@ -201,6 +204,7 @@ async def saturation_run(
     }
     progress(
         f"{instances} instance(s): {result['turns_per_s']} turns/s, "
+        f"bot CPU {result['bot_cpu_ms_per_turn']} ms/turn, "
         f"ack p50 {result['ack_ms']['p50']:.1f} ms / p99 {result['ack_ms']['p99']:.1f} ms; "
         f"light load: ack p50 {result['light_ack_ms']['p50']:.1f} ms "
         f"/ p99 {result['light_ack_ms']['p99']:.1f} ms"
@@ -227,6 +231,7 @@ def _figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
     return {
         "turns_per_s": spread([r["turns_per_s"] for r in runs]),
+        "bot_cpu_ms_per_turn": spread([r["bot_cpu_ms_per_turn"] for r in runs]),
         "ack_p50_ms": spread([r["ack_ms"]["p50"] for r in runs]),
         "ack_p99_ms": spread([r["ack_ms"]["p99"] for r in runs]),
         "light_ack_p50_ms": spread([r["light_ack_ms"]["p50"] for r in runs]),
@@ -239,7 +244,14 @@ def _figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def text_table(session: dict[str, Any], machine: dict[str, Any]) -> str:
     """Medians over the runs, [min–max] in brackets."""
-    columns = ("turns_per_s", "ack_p50_ms", "ack_p99_ms", "light_ack_p50_ms", "light_ack_p99_ms")
+    columns = (
+        "turns_per_s",
+        "bot_cpu_ms_per_turn",
+        "ack_p50_ms",
+        "ack_p99_ms",
+        "light_ack_p50_ms",
+        "light_ack_p99_ms",
+    )
     lines = [
         f"Scaling on {machine['cpu']} ×{machine['nproc']} (median [min–max] over runs):",
         "instances | " + " | ".join(columns) + " | all answered",
