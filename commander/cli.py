@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import date
 from typing import Any, TextIO
 
 from dotenv import load_dotenv
@@ -30,6 +31,10 @@ from commander.logs import configure_logging
 from commander.runtime import open_commander
 from commander.service import Commander, thread_label
 from commander.settings import ConfigError, load_core_settings
+from commander.tenancy import departure_lines
+from commander.tenancy_settings import load_tenancy_settings
+from commander.usage import load_prices
+from commander.usage_report import usage_rows, write_report
 
 Command = Callable[[Commander, argparse.Namespace, TextIO], Coroutine[Any, Any, int]]
 
@@ -39,6 +44,8 @@ async def cmd_list(commander: Commander, _args: argparse.Namespace, out: TextIO)
     for a in assistants:
         out.write(f"{a.team_id}\t{a.user_id}\t{a.name}\t{a.model}\t{','.join(a.tools)}\n")
     out.write(f"{len(assistants)} assistant(s)\n")
+    for line in await departure_lines(commander):
+        out.write(line + "\n")
     return 0
 
 
@@ -198,6 +205,25 @@ async def cmd_jobs(commander: Commander, args: argparse.Namespace, out: TextIO) 
     return 0
 
 
+async def cmd_usage(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        tenancy = load_tenancy_settings()
+        prices = load_prices(tenancy.prices_file) if tenancy.prices_file else None
+    except ConfigError as exc:
+        sys.stderr.write(f"Configuration error: {exc}\n")
+        return 2
+    rows = await usage_rows(commander.db, args.by, args.since, prices)
+    write_report(rows, args.by, out, as_csv=args.csv, priced=prices is not None)
+    return 0
+
+
+def _date(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {raw!r}") from None
+
+
 COMMANDS: dict[str, Command] = {
     "jobs": cmd_jobs,
     "feedback": cmd_feedback,
@@ -208,6 +234,7 @@ COMMANDS: dict[str, Command] = {
     "doctor": cmd_doctor,
     "prune": cmd_prune,
     "serve": cmd_serve,
+    "usage": cmd_usage,
 }
 
 
@@ -221,6 +248,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "chat":
             p.add_argument("--instructions", default="You are a helpful assistant.")
     sub.add_parser("list")
+    usage = sub.add_parser("usage", help="tokens, tool calls and files used")
+    usage.add_argument("--since", type=_date, help="from this UTC day on (YYYY-MM-DD)")
+    usage.add_argument("--by", choices=("user", "workspace", "day"), default="user")
+    usage.add_argument("--csv", action="store_true", help="comma-separated, every column")
     sub.add_parser("doctor")
     jobs = sub.add_parser("jobs", help="the job queue: state, owner, lease, age, attempts")
     jobs.add_argument("--all", action="store_true", help="finished jobs too (kept 3 days)")

@@ -163,3 +163,7 @@ class FollowedThread(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     thread_ts: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Registers the install, departure and usage tables on Base.metadata.
+from commander.store import slack_tables, tenancy_models  # noqa: E402,F401
