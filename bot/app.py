@@ -230,7 +230,7 @@ class Bot:
         """The REST API at /api when API_KEYS is set: beside /slack/events in HTTP mode,
         beside the probes on PORT in Socket Mode."""
         if self.settings.api is not None:
-            mount_api(app, self.deps.commander, self.settings.api)
+            mount_api(app, self.deps.commander, self.settings.api, usage=self.deps.usage)
 
     def probes(self, slack_connected: Connected | None = None) -> Probes:
         return Probes(self.deps.commander.db, self.deps.jobs.queue_stats, slack_connected)

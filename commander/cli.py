@@ -33,7 +33,7 @@ from commander.service import Commander, thread_label
 from commander.settings import ConfigError, load_core_settings
 from commander.tenancy import departure_lines
 from commander.tenancy_settings import load_tenancy_settings
-from commander.usage import load_prices
+from commander.usage import UsageBook, load_prices
 from commander.usage_report import usage_rows, write_report
 
 Command = Callable[[Commander, argparse.Namespace, TextIO], Coroutine[Any, Any, int]]
@@ -162,7 +162,8 @@ async def cmd_serve(commander: Commander, args: argparse.Namespace, out: TextIO)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    app = standalone_app(commander, settings)
+    usage = UsageBook(commander.db, args.tenancy)
+    app = standalone_app(commander, settings, usage=usage)
     await serve_api(app, args.host, args.port, stop)
     return 0
 
@@ -173,6 +174,7 @@ def _serve_options(args: argparse.Namespace) -> None:
     if api is None:
         raise ConfigError("API_KEYS is not set: `serve` serves only the REST API, which needs it.")
     args.api_settings = api
+    args.tenancy = load_tenancy_settings(os.environ)  # budgets hold for API users too
     args.host = os.environ.get("HOST", "").strip() or "0.0.0.0"
     raw_port = os.environ.get("PORT", "").strip() or "3000"
     if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
