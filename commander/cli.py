@@ -26,11 +26,11 @@ from commander.events import (
 )
 from commander.feedback_report import report, since_date
 from commander.jobs import RUNNING, JobStore
-from commander.leases import aware, utcnow
 from commander.logs import configure_logging
 from commander.runtime import open_commander
 from commander.service import Commander, thread_label
 from commander.settings import ConfigError, load_core_settings
+from commander.store.models import aware, utcnow
 from commander.tenancy import departure_lines
 from commander.tenancy_settings import load_tenancy_settings
 from commander.usage import UsageBook, load_prices

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
 from commander.service import Commander
-from commander.store.models import Assistant
+from commander.store.models import Assistant, aware, utcnow
 from commander.store.tenancy_models import RetentionNotice
 from commander.tenancy_settings import TenancySettings
 
@@ -27,14 +27,6 @@ log = logging.getLogger(__name__)
 Notify = Callable[[str, str, str, datetime], Awaitable[bool]]
 # Our own clearing changes the row a moment before the notice records it.
 SAME_MOMENT = timedelta(seconds=5)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass

@@ -24,14 +24,14 @@ from commander.errors import (
 from commander.events import EmailPending, Notice, TurnCompleted, TurnEvent, TurnFailed
 from commander.feedback import Answers
 from commander.filetypes import CODE_INTERPRETER, FILE_SEARCH, content_problem, route, safe_filename
-from commander.leases import PersonLocks, utcnow
+from commander.leases import PersonLocks
 from commander.model_choice import pick
 from commander.quotas import Quotas
 from commander.settings import CoreSettings
 from commander.spool import TooLarge, spool
 from commander.store.answer_models import Answer, FeedbackVote
 from commander.store.db import Database
-from commander.store.models import Assistant, Job, PendingEmail, StoredFile, TurnRecord
+from commander.store.models import Assistant, Job, PendingEmail, StoredFile, TurnRecord, utcnow
 from commander.tools.base import EmailDraft, ToolContext, ToolRegistry
 from commander.tools.email import EmailSendError, EmailWebhook
 from commander.turn import ThreadState, Turn, TurnSpec

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, or_, select, update
 
@@ -25,6 +25,8 @@ from commander.store.models import (
     PendingEmail,
     StoredFile,
     TurnRecord,
+    aware,
+    utcnow,
 )
 from commander.store.slack_tables import bots, installations
 from commander.store.tenancy_models import Departure, RetentionNotice, UsageDay
@@ -33,14 +35,6 @@ log = logging.getLogger(__name__)
 
 PENDING, PURGED, RETURNED = "pending", "purged", "returned"
 UNFINISHED_JOBS = ("queued",)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass

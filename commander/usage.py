@@ -28,6 +28,7 @@ from commander.errors import CommanderError, ConfigError
 from commander.events import ToolProgress, Usage
 from commander.store.db import Database
 from commander.store.dialect import insert
+from commander.store.models import utcnow
 from commander.store.tenancy_models import UsageDay
 from commander.tenancy_settings import TenancySettings
 
@@ -41,10 +42,6 @@ COUNT_FIELDS = (
     "function_calls",
     "files_added",
 )
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class BudgetExceeded(CommanderError):
