@@ -91,11 +91,10 @@ class StopWatch:
             while True:
                 wait = max(0.0, next_check - time.monotonic())
                 try:
-                    item = (
-                        queue.get_nowait()
-                        if not queue.empty()
-                        else await asyncio.wait_for(queue.get(), timeout=wait)
-                    )
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+                    # cancellation that comes as the item arrives (the job must stop).
+                    async with asyncio.timeout(wait):
+                        item = await queue.get()
                 except TimeoutError:
                     item = None
                 if item is _END:

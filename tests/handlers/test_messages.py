@@ -310,7 +310,7 @@ async def test_restart_in_the_middle_of_a_turn_resumes_and_closes_the_stream(
         await second.idle()
         messages = fake_slack.bot_messages("D1", event["ts"])
         assert len(messages) == 2
-        assert all(m.stopped for m in messages)
+        assert all(m.stopped for m in messages), [(m.ts, m.stopped, m.text[:60]) for m in messages]
         assert "Interrupted by a restart" in messages[0].text
         # The answer the model already gave is shown again, not generated twice.
         assert messages[1].text.strip() == ("First words then a lot more text " * 20).strip()
