@@ -21,18 +21,24 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.guard import slack_request_guard
+from bot.installs import oauth_parts
 from bot.probes import Connected, Probes, ack_timer
 from bot.settings import BotSettings
 from commander.api import mount_api
 from commander.jobs import JobRunner, JobStore, ThreadFollower
+from commander.retention import Notify, Retention
 from commander.runtime import build_commander, close_commander
 from commander.service import Commander
 from commander.stream_events import warm_up
+from commander.tenancy import Departures
 from commander.tools import MarketData
+from commander.usage import UsageBook
 from handlers.context import Deps, SlackConfig
 from handlers.downloads import SlackFiles
+from handlers.lifecycle import retention_notifier
 from handlers.registry import register_all
 from handlers.turns import MessageJobs
+from handlers.workspaces import SingleWorkspace, Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +51,20 @@ SLACK_TIMEOUT_S = 30
 SLACK_MAX_CONNECTIONS = 256
 
 
-def slack_client(settings: BotSettings) -> AsyncWebClient:
+def slack_client(
+    settings: BotSettings,
+    token: str | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> AsyncWebClient:
     # One pooled HTTP session for every Web API call. Without it slack_sdk opens (and
-    # closes) a new session and TCP/TLS connection for each call.
-    session = aiohttp.ClientSession(
+    # closes) a new session and TCP/TLS connection for each call. With OAuth installs the
+    # clients of all workspaces share it, each with its own token.
+    session = session or aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT_S),
         connector=aiohttp.TCPConnector(limit=SLACK_MAX_CONNECTIONS),
     )
     return AsyncWebClient(
-        token=settings.slack.bot_token,
+        token=token or settings.slack.bot_token or None,
         base_url=settings.slack.api_url,
         session=session,
         timeout=SLACK_TIMEOUT_S,
@@ -102,6 +113,24 @@ async def _housekeeping(jobs: JobStore) -> None:
         await asyncio.sleep(HOUSEKEEPING_EVERY_S)
 
 
+TENANCY_CHORES_EVERY_S = 15 * 60
+
+
+async def _tenancy_chores(
+    departures: Departures | None, retention: Retention | None, notify: Notify
+) -> None:
+    """Purges of workspaces whose uninstall grace period has ended; retention."""
+    while True:
+        try:
+            if departures is not None:
+                await departures.purge_due()
+            if retention is not None:
+                await retention.run(notify)
+        except Exception:
+            log.exception("purging departed workspaces or retention failed")
+        await asyncio.sleep(TENANCY_CHORES_EVERY_S)
+
+
 @dataclass
 class Bot:
     settings: BotSettings
@@ -109,6 +138,9 @@ class Bot:
     deps: Deps
     runner: JobRunner
     housekeeping: asyncio.Task[None] | None = None
+    tenancy_chores: asyncio.Task[None] | None = None
+    retention: Retention | None = None
+    tenancy_notify: Notify | None = None
 
     @classmethod
     async def create(
@@ -119,8 +151,10 @@ class Bot:
         market: MarketData | None = None,
     ) -> Bot:
         client = slack_client(settings)
+        bot_user_id = team_id = ""
         try:
-            bot_user_id, team_id = await _identify(client)
+            if settings.slack.oauth is None:
+                bot_user_id, team_id = await _identify(client)
             commander: Commander = await build_commander(
                 settings.core, client=openai_client, market=market
             )
@@ -128,11 +162,26 @@ class Bot:
             await _close_session(client)
             raise
         warm_up(commander.backend.turn_client)
+        workspaces: Workspaces = SingleWorkspace(client, bot_user_id)
+        departures: Departures | None = None
+        oauth_settings = None
+        if settings.slack.oauth is not None:
+            oauth_settings, installs = oauth_parts(
+                settings.slack.oauth,
+                commander.db,
+                client,
+                lambda token: slack_client(settings, token, client.session),
+            )
+            grace = timedelta(days=settings.tenancy.uninstall_grace_days)
+            departures = Departures(commander, grace)
+            installs.store.on_install = departures.returned
+            workspaces = installs
         app = AsyncApp(
             client=client,
             signing_secret=settings.slack.signing_secret or "socket-mode",
             process_before_response=True,
             request_verification_enabled=not settings.slack.socket_mode,
+            oauth_settings=oauth_settings,
         )
         cluster = settings.core.cluster
         jobs = JobStore(commander.db, commander.locks.instance_id, cluster.job_lease_s)
@@ -147,6 +196,9 @@ class Bot:
                 bot_user_id=bot_user_id,
                 team_id=team_id,
             ),
+            workspaces=workspaces,
+            departures=departures,
+            usage=UsageBook(commander.db, settings.tenancy),
         )
         runner = JobRunner(jobs, MessageJobs(deps, client).process, poll_s=cluster.job_poll_s)
         deps.runner = runner
@@ -156,7 +208,15 @@ class Bot:
             log.info("claimed unfinished work of %d user(s)", resumed)
         runner.start_sweeping()
         log.info("instance %s is taking jobs", jobs.instance_id)
-        return cls(settings, app, deps, runner, asyncio.create_task(_housekeeping(jobs)))
+        bot = cls(settings, app, deps, runner, asyncio.create_task(_housekeeping(jobs)))
+        if settings.tenancy.retention_days is not None:
+            bot.retention = Retention(commander, settings.tenancy)
+        bot.tenancy_notify = retention_notifier(deps)
+        if departures is not None or bot.retention is not None:
+            bot.tenancy_chores = asyncio.create_task(
+                _tenancy_chores(departures, bot.retention, bot.tenancy_notify)
+            )
+        return bot
 
     def web_app(self) -> web.Application:
         web_app = self.app.web_app(path="/slack/events", port=self.settings.slack.port)
@@ -170,7 +230,7 @@ class Bot:
         """The REST API at /api when API_KEYS is set: beside /slack/events in HTTP mode,
         beside the probes on PORT in Socket Mode."""
         if self.settings.api is not None:
-            mount_api(app, self.deps.commander, self.settings.api)
+            mount_api(app, self.deps.commander, self.settings.api, usage=self.deps.usage)
 
     def probes(self, slack_connected: Connected | None = None) -> Probes:
         return Probes(self.deps.commander.db, self.deps.jobs.queue_stats, slack_connected)
@@ -185,11 +245,12 @@ class Bot:
 
     async def close(self, grace_s: float = 0.0) -> None:
         """Stop; running jobs get `grace_s` to finish, then go to the other instances."""
-        if self.housekeeping is not None:
-            self.housekeeping.cancel()
-            # Wait for it: closing the database under a running purge hangs aiosqlite.
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.housekeeping
+        for chore in (self.housekeeping, self.tenancy_chores):
+            if chore is not None:
+                chore.cancel()
+                # Wait for it: closing the database under a running purge hangs aiosqlite.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chore
         await self.runner.close(grace_s)
         await self.deps.idle()
         await self.deps.files.close()

@@ -16,6 +16,7 @@ from dotenv import load_dotenv
 
 from bot.app import Bot, StartupError
 from bot.demo_market import market_from_env
+from bot.installs import add_install_routes
 from bot.probes import TimedSocketModeHandler, probe_app
 from bot.settings import BotSettings, load_settings
 from commander.errors import CommanderError, DatabaseUnavailable
@@ -71,6 +72,7 @@ async def _socket_mode(bot: Bot, stop: asyncio.Event) -> None:
     port = bot.settings.slack.port
     app = probe_app(bot.probes(handler.client.is_connected))
     bot.add_api(app)
+    add_install_routes(app, bot.app)  # OAuth installs: the install page and redirect
     runner = await _listen(app, port)
     log.info("serving /healthz, /readyz and /metrics%s on port %d", _and_api(bot), port)
     # Connecting retries until Slack answers; a stop request must not wait for that.

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import date
 from typing import Any, TextIO
 
 from dotenv import load_dotenv
@@ -25,11 +26,15 @@ from commander.events import (
 )
 from commander.feedback_report import report, since_date
 from commander.jobs import RUNNING, JobStore
-from commander.leases import aware, utcnow
 from commander.logs import configure_logging
 from commander.runtime import open_commander
 from commander.service import Commander, thread_label
 from commander.settings import ConfigError, load_core_settings
+from commander.store.models import aware, utcnow
+from commander.tenancy import departure_lines
+from commander.tenancy_settings import load_tenancy_settings
+from commander.usage import UsageBook, load_prices
+from commander.usage_report import usage_rows, write_report
 
 Command = Callable[[Commander, argparse.Namespace, TextIO], Coroutine[Any, Any, int]]
 
@@ -39,6 +44,8 @@ async def cmd_list(commander: Commander, _args: argparse.Namespace, out: TextIO)
     for a in assistants:
         out.write(f"{a.team_id}\t{a.user_id}\t{a.name}\t{a.model}\t{','.join(a.tools)}\n")
     out.write(f"{len(assistants)} assistant(s)\n")
+    for line in await departure_lines(commander):
+        out.write(line + "\n")
     return 0
 
 
@@ -155,7 +162,8 @@ async def cmd_serve(commander: Commander, args: argparse.Namespace, out: TextIO)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    app = standalone_app(commander, settings)
+    usage = UsageBook(commander.db, args.tenancy)
+    app = standalone_app(commander, settings, usage=usage)
     await serve_api(app, args.host, args.port, stop)
     return 0
 
@@ -166,6 +174,7 @@ def _serve_options(args: argparse.Namespace) -> None:
     if api is None:
         raise ConfigError("API_KEYS is not set: `serve` serves only the REST API, which needs it.")
     args.api_settings = api
+    args.tenancy = load_tenancy_settings(os.environ)  # budgets hold for API users too
     args.host = os.environ.get("HOST", "").strip() or "0.0.0.0"
     raw_port = os.environ.get("PORT", "").strip() or "3000"
     if not raw_port.isdigit() or not 0 <= int(raw_port) <= 65535:
@@ -198,6 +207,25 @@ async def cmd_jobs(commander: Commander, args: argparse.Namespace, out: TextIO) 
     return 0
 
 
+async def cmd_usage(commander: Commander, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        tenancy = load_tenancy_settings()
+        prices = load_prices(tenancy.prices_file) if tenancy.prices_file else None
+    except ConfigError as exc:
+        sys.stderr.write(f"Configuration error: {exc}\n")
+        return 2
+    rows = await usage_rows(commander.db, args.by, args.since, prices)
+    write_report(rows, args.by, out, as_csv=args.csv, priced=prices is not None)
+    return 0
+
+
+def _date(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {raw!r}") from None
+
+
 COMMANDS: dict[str, Command] = {
     "jobs": cmd_jobs,
     "feedback": cmd_feedback,
@@ -208,6 +236,7 @@ COMMANDS: dict[str, Command] = {
     "doctor": cmd_doctor,
     "prune": cmd_prune,
     "serve": cmd_serve,
+    "usage": cmd_usage,
 }
 
 
@@ -221,6 +250,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "chat":
             p.add_argument("--instructions", default="You are a helpful assistant.")
     sub.add_parser("list")
+    usage = sub.add_parser("usage", help="tokens, tool calls and files used")
+    usage.add_argument("--since", type=_date, help="from this UTC day on (YYYY-MM-DD)")
+    usage.add_argument("--by", choices=("user", "workspace", "day"), default="user")
+    usage.add_argument("--csv", action="store_true", help="comma-separated, every column")
     sub.add_parser("doctor")
     jobs = sub.add_parser("jobs", help="the job queue: state, owner, lease, age, attempts")
     jobs.add_argument("--all", action="store_true", help="finished jobs too (kept 3 days)")

@@ -51,6 +51,8 @@ class Usage:
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    cached_tokens: int = 0  # of input_tokens
+    reasoning_tokens: int = 0  # of output_tokens
 
 
 @dataclass(frozen=True)

@@ -5,15 +5,17 @@ A stop request is a timestamp on the answer's row: whichever instance receives t
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, func, select, update
 
 from commander.errors import InvalidInput
 from commander.store.answer_models import ANSWERED, STREAMING, Answer, FeedbackVote
 from commander.store.db import Database
+from commander.store.dialect import insert
+from commander.store.models import new_id, utcnow
 
 UP, DOWN = "up", "down"
 MAX_COMMENT_CHARS = 2000
@@ -122,31 +124,44 @@ class Answers:
 
     # --- votes ----------------------------------------------------------------------
 
-    async def vote(self, answer_id: str, voter_team: str, voter_user: str, vote: str) -> None:
-        """Record the voter's current vote; a changed vote replaces the earlier one."""
+    async def vote(
+        self, answer_id: str, voter_team: str, voter_user: str, vote: str, voted_ts: str = ""
+    ) -> None:
+        """Record the voter's current vote: the one of their latest click (Slack's
+        `action_ts`), whatever order the clicks are handled in. A changed vote drops the
+        comment that went with the earlier one."""
         if vote not in (UP, DOWN):
             raise InvalidInput("That feedback is not understood.")
         await self._exists(answer_id)
-        for _ in range(2):  # a concurrent first vote of the same voter: update theirs
-            try:
-                async with self.db.transaction() as session:
-                    found = await session.execute(
-                        update(FeedbackVote)
-                        .where(*_voter(answer_id, voter_team, voter_user))
-                        .values(vote=vote, comment=None)
-                    )
-                    if not found.rowcount:
-                        session.add(
-                            FeedbackVote(
-                                answer_id=answer_id,
-                                voter_team=voter_team,
-                                voter_user=voter_user,
-                                vote=vote,
-                            )
-                        )
-                return
-            except IntegrityError:
-                continue
+        voted_ts = voted_ts or f"{time.time():.6f}"
+        stmt = insert(self.db, FeedbackVote).values(
+            id=new_id(),
+            answer_id=answer_id,
+            voter_team=voter_team,
+            voter_user=voter_user,
+            vote=vote,
+            voted_ts=voted_ts,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[
+                FeedbackVote.answer_id,
+                FeedbackVote.voter_team,
+                FeedbackVote.voter_user,
+            ],
+            set_={
+                "vote": stmt.excluded.vote,
+                "voted_ts": stmt.excluded.voted_ts,
+                "comment": case(
+                    (FeedbackVote.vote == stmt.excluded.vote, FeedbackVote.comment), else_=None
+                ),
+                "updated_at": stmt.excluded.updated_at,
+            },
+            where=FeedbackVote.voted_ts <= stmt.excluded.voted_ts,
+        )
+        async with self.db.transaction() as session:
+            await session.execute(stmt)
 
     async def comment(self, answer_id: str, voter_team: str, voter_user: str, text: str) -> bool:
         """Attach the voter's comment to their 👎; False when they have no 👎 on it."""

@@ -21,12 +21,12 @@ from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import aliased
 
-from commander.leases import DEFAULT_LEASE_S, LeaseKeeper, LeaseLost, aware, utcnow
+from commander.leases import DEFAULT_LEASE_S, LeaseKeeper, LeaseLost
 from commander.logs import job_context
 from commander.metrics import record_takeover
 from commander.store.db import Database
 from commander.store.dialect import insert
-from commander.store.models import FollowedThread, Job
+from commander.store.models import FollowedThread, Job, aware, utcnow
 
 log = logging.getLogger(__name__)
 

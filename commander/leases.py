@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from itertools import count
 
 from sqlalchemy import delete, select
@@ -25,17 +25,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from commander.errors import CommanderError
 from commander.store.db import Database
 from commander.store.dialect import insert
-from commander.store.models import PersonLock
+from commander.store.models import PersonLock, aware, utcnow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 30.0
 MAX_POLL_S = 0.25
 PERSON_WAIT_S = 15 * 60
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def new_instance_id() -> str:
@@ -193,8 +189,3 @@ class PersonLocks:
         released = self._released.pop((team_id, user_id), None)
         if released is not None:
             released.set()
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; every one we store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -12,10 +12,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, func, select
 
 from commander.errors import CommanderError
-from commander.leases import aware, utcnow
 from commander.settings import Limits, MiB
 from commander.store.db import Database
-from commander.store.models import StoredFile, TurnRecord
+from commander.store.models import StoredFile, TurnRecord, aware, utcnow
 
 WINDOW = timedelta(minutes=1)
 

@@ -24,14 +24,14 @@ from commander.errors import (
 from commander.events import EmailPending, Notice, TurnCompleted, TurnEvent, TurnFailed
 from commander.feedback import Answers
 from commander.filetypes import CODE_INTERPRETER, FILE_SEARCH, content_problem, route, safe_filename
-from commander.leases import PersonLocks, utcnow
+from commander.leases import PersonLocks
 from commander.model_choice import pick
 from commander.quotas import Quotas
 from commander.settings import CoreSettings
 from commander.spool import TooLarge, spool
 from commander.store.answer_models import Answer, FeedbackVote
 from commander.store.db import Database
-from commander.store.models import Assistant, Job, PendingEmail, StoredFile, TurnRecord
+from commander.store.models import Assistant, Job, PendingEmail, StoredFile, TurnRecord, utcnow
 from commander.tools.base import EmailDraft, ToolContext, ToolRegistry
 from commander.tools.email import EmailSendError, EmailWebhook
 from commander.turn import ThreadState, Turn, TurnSpec
@@ -268,18 +268,12 @@ class Commander:
             async with self.db.session() as session:
                 assistant = await self._assistant(session, team_id, user_id)
                 files = await self._files(session, team_id, user_id)
-            if assistant and assistant.conversation_id:
-                gone = await self.backend.delete_conversation(assistant.conversation_id)
-                report.conversation = "deleted" if gone else "already gone"
-            if assistant and assistant.vector_store_id:
-                gone = await self.backend.delete_vector_store(assistant.vector_store_id)
-                report.vector_store = "deleted" if gone else "already gone"
-            for stored in files:
-                if stored.provider_file_id:
-                    if await self.backend.delete_file(stored.provider_file_id):
-                        report.files_deleted += 1
-                    else:
-                        report.files_already_gone += 1
+            if assistant:
+                await self._delete_remote(
+                    assistant.conversation_id, assistant.vector_store_id, files, report
+                )
+            else:
+                await self._delete_remote(None, None, files, report)
             async with self.db.transaction() as session:
                 for table in (StoredFile, PendingEmail, Job, TurnRecord, Answer, Assistant):
                     query = delete(table).where(table.team_id == team_id, table.user_id == user_id)
@@ -298,6 +292,63 @@ class Commander:
             report.assistant = assistant is not None
         log.info("deleted everything of %s/%s: %s", team_id, user_id, report)
         return report
+
+    async def clear_stored_data(self, team_id: str, user_id: str) -> DeleteReport:
+        """Retention: delete the conversation, vector store and files (at the provider and
+        their rows) but keep the assistant's settings; it continues on a new, empty thread."""
+        report = DeleteReport()
+        async with self.locks.hold(team_id, user_id):
+            async with self.db.session() as session:
+                assistant = await self._assistant(session, team_id, user_id)
+                files = await self._files(session, team_id, user_id)
+            if assistant is None:
+                return report
+            strategy, conversation_id = await self.backend.new_thread(team_id, user_id)
+            async with self.db.transaction() as session:
+                await session.execute(
+                    update(Assistant)
+                    .where(Assistant.id == assistant.id)
+                    .values(
+                        thread_strategy=strategy,
+                        conversation_id=conversation_id,
+                        last_response_id=None,
+                        last_item_id=None,
+                        vector_store_id=None,
+                    )
+                )
+                result = await session.execute(
+                    delete(StoredFile).where(
+                        StoredFile.team_id == team_id, StoredFile.user_id == user_id
+                    )
+                )
+                report.rows_deleted = result.rowcount or 0
+            # The rows no longer name them: a crash from here on leaves orphans for `prune`.
+            await self._delete_remote(
+                assistant.conversation_id, assistant.vector_store_id, files, report
+            )
+            report.assistant = True
+        log.info("cleared the stored data of %s/%s: %s", team_id, user_id, report)
+        return report
+
+    async def _delete_remote(
+        self,
+        conversation_id: str | None,
+        vector_store_id: str | None,
+        files: list[StoredFile],
+        report: DeleteReport,
+    ) -> None:
+        if conversation_id:
+            gone = await self.backend.delete_conversation(conversation_id)
+            report.conversation = "deleted" if gone else "already gone"
+        if vector_store_id:
+            gone = await self.backend.delete_vector_store(vector_store_id)
+            report.vector_store = "deleted" if gone else "already gone"
+        for stored in files:
+            if stored.provider_file_id:
+                if await self.backend.delete_file(stored.provider_file_id):
+                    report.files_deleted += 1
+                else:
+                    report.files_already_gone += 1
 
     # --- files ---------------------------------------------------------------------
 

@@ -154,7 +154,7 @@ class Turn:
                 self._advance_thread(state.response)
                 usage = getattr(state.response, "usage", None)
                 if usage is not None:
-                    yield Usage(usage.input_tokens, usage.output_tokens, usage.total_tokens)
+                    yield usage_event(usage)
                 if not state.function_calls:
                     yield TurnCompleted("".join(text_parts), state.response.id)
                     return
@@ -512,3 +512,12 @@ def _item_key(item: dict[str, Any]) -> tuple[str, str]:
         return ("function_call_output", str(item.get("call_id")))
     texts = [part.get("text", "") for part in item.get("content") or [] if isinstance(part, dict)]
     return (f"message:{item.get('role')}", "".join(texts))
+
+
+def usage_event(usage: Any) -> Usage:
+    """The response's usage block; the cached and reasoning details where reported."""
+    cached = getattr(getattr(usage, "input_tokens_details", None), "cached_tokens", 0)
+    reasoning = getattr(getattr(usage, "output_tokens_details", None), "reasoning_tokens", 0)
+    return Usage(
+        usage.input_tokens, usage.output_tokens, usage.total_tokens, cached or 0, reasoning or 0
+    )

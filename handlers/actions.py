@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -69,6 +69,11 @@ class Origin:
             channel=body.get("channel_id"),
             ephemeral=True,
         )
+
+
+def action_origin(deps: Deps, body: Body) -> Origin:
+    origin = Origin.of_action(body, deps.slack.team_id)
+    return replace(origin, team_id=deps.scope(body, origin.team_id))
 
 
 @dataclass
@@ -178,7 +183,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
     async def on_open_create(
         ack: AsyncAck, body: Body, client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
-        reply = Reply(deps, client, respond, Origin.of_action(body, deps.slack.team_id))
+        reply = Reply(deps, client, respond, action_origin(deps, body))
         try:
             await open_create_modal(deps, client, str(body.get("trigger_id") or ""))
         except SLACK_ERRORS as exc:
@@ -225,7 +230,7 @@ def spawned(deps: Deps, work: Work, name: str, *, check_owner: bool = False) -> 
         ack: AsyncAck, body: Body, client: AsyncWebClient, respond: AsyncRespond
     ) -> None:
         await ack()
-        origin = Origin.of_action(body, deps.slack.team_id)
+        origin = action_origin(deps, body)
         if not origin.user_id:
             log.info("%s ignored: the payload names no user", name)
             return
@@ -339,7 +344,7 @@ async def submit_create_modal(
 ) -> None:
     """Validate in the acknowledgement (errors show in the form), create afterwards."""
     commander = deps.commander
-    origin = Origin.of_action(body, deps.slack.team_id)
+    origin = action_origin(deps, body)
     view = body.get("view") or {}
     form = blocks.read_create_form((view.get("state") or {}).get("values") or {})
     errors = blocks.create_form_errors(
@@ -389,7 +394,7 @@ async def add_form_files(
     found, missing = await look_up_files(client, files)
     try:
         result = (
-            await deps.files.fetch_all(origin.team_id, origin.user_id, found)
+            await deps.files.fetch_all(origin.team_id, origin.user_id, found, client.token)
             if found
             else AddFilesResult()
         )

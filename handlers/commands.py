@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -54,7 +55,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack(response_type="ephemeral", text=UNKNOWN_COMMAND)
 
     def origin(body: dict[str, Any]) -> Origin:
-        return Origin.of_command(body, deps.slack.team_id)
+        found = Origin.of_command(body, deps.slack.team_id)
+        return replace(found, team_id=deps.scope(body, found.team_id))
 
     app.command(CREATE_COMMAND)(on_create)
     app.command(DELETE_COMMAND)(on_delete)

@@ -9,9 +9,14 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from slack_bolt.request.internals import extract_enterprise_id, extract_is_enterprise_install
+
 from commander.jobs import JobRunner, JobStore, ThreadFollower
 from commander.service import Commander
+from commander.tenancy import Departures
+from commander.usage import UsageBook
 from handlers.downloads import SlackFiles
+from handlers.workspaces import Where, Workspaces
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,9 @@ class Deps:
     files: SlackFiles
     threads: ThreadFollower
     runner: JobRunner | None = None
+    workspaces: Workspaces | None = None
+    departures: Departures | None = None
+    usage: UsageBook | None = None
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -40,6 +48,19 @@ class Deps:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def where(self, body: dict[str, Any]) -> Where:
+        """The installation a request came through."""
+        team = body.get("team_id") or (body.get("team") or {}).get("id") or self.slack.team_id
+        return Where(
+            str(team), extract_enterprise_id(body), bool(extract_is_enterprise_install(body))
+        )
+
+    def scope(self, body: dict[str, Any], person_team: str) -> str:
+        """The owner scope of the person who acted (see handlers.workspaces)."""
+        if self.workspaces is None:
+            return person_team
+        return self.workspaces.scope(self.where(body), person_team)
 
     @property
     def busy(self) -> bool:

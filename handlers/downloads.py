@@ -1,6 +1,7 @@
 """Stream files attached in Slack into the author's assistant.
 
-The bot token is sent only to Slack's own hosts (over HTTPS) and to the host of
+The bot token (with OAuth installs: the token of the workspace the file was shared in,
+passed by the caller) is sent only to Slack's own hosts (over HTTPS) and to the host of
 SLACK_API_URL (over its scheme); any other link is refused before a connection is made.
 Slack answers a bad or missing token with 200 and an HTML login page, so the content
 type is checked before any byte is passed on.
@@ -60,8 +61,13 @@ class SlackFiles:
         await self._http.aclose()
 
     async def fetch_all(
-        self, team_id: str, user_id: str, files: list[dict[str, Any]]
+        self,
+        team_id: str,
+        user_id: str,
+        files: list[dict[str, Any]],
+        token: str | None = None,
     ) -> AddFilesResult:
+        token = token or self._token
         incoming: list[IncomingFile] = []
         refused: list[tuple[str, str]] = []
         for slack_file in files:
@@ -75,7 +81,7 @@ class SlackFiles:
             html_ok = slack_file.get("mimetype") == "text/html"
             incoming.append(
                 IncomingFile(
-                    name, self._chunks(url, html_ok), size if isinstance(size, int) else None
+                    name, self._chunks(url, html_ok, token), size if isinstance(size, int) else None
                 )
             )
         result = (
@@ -86,7 +92,9 @@ class SlackFiles:
         result.rejected.extend(refused)
         return result
 
-    async def fetch_inputs(self, files: list[dict[str, Any]]) -> InputsResult:
+    async def fetch_inputs(
+        self, files: list[dict[str, Any]], token: str | None = None
+    ) -> InputsResult:
         """The message's images and PDFs, read and checked for the model's input."""
         incoming: list[InputIncoming] = []
         refused: list[InputIncoming] = []
@@ -99,7 +107,7 @@ class SlackFiles:
             size = slack_file.get("size")
             one = InputIncoming(
                 name,
-                self._chunks(url, False),
+                self._chunks(url, False, token or self._token),
                 size if isinstance(size, int) else None,
                 str(slack_file.get("id") or ""),
             )
@@ -129,17 +137,17 @@ class SlackFiles:
             return "its download link points outside Slack, so the bot will not fetch it"
         return None
 
-    async def _chunks(self, url: str, html_ok: bool) -> AsyncIterator[bytes]:
+    async def _chunks(self, url: str, html_ok: bool, token: str) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._download(url, html_ok):
+            async for chunk in self._download(url, html_ok, token):
                 yield chunk
         except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: e.g. a "\n" in it
             raise DownloadRefused(
                 f"downloading it from Slack failed ({type(exc).__name__})"
             ) from None
 
-    async def _download(self, url: str, html_ok: bool) -> AsyncIterator[bytes]:
-        headers = {"Authorization": f"Bearer {self._token}"}
+    async def _download(self, url: str, html_ok: bool, token: str) -> AsyncIterator[bytes]:
+        headers = {"Authorization": f"Bearer {token}"}
         for _ in range(MAX_REDIRECTS + 1):
             async with self._http.stream("GET", url, headers=headers) as response:
                 if response.is_redirect:

@@ -38,7 +38,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await _open_comment_modal(client, str(body.get("trigger_id") or ""), answer_id)
         await ack()
         reply = Reply(deps, client, respond, origin)
-        work = deps.commander.answers.vote(answer_id, origin.team_id, origin.user_id, vote)
+        work = deps.commander.answers.vote(
+            answer_id, origin.team_id, origin.user_id, vote, str(action.get("action_ts") or "")
+        )
         deps.spawn(guarded(work, reply, "feedback"), "feedback")
 
     async def on_comment(ack: AsyncAck, body: Body) -> None:

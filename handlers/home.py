@@ -13,6 +13,7 @@ from commander.errors import CommanderError
 from handlers import blocks
 from handlers.context import Deps, error_ref
 from handlers.replies import SLACK_ERRORS
+from handlers.usage_view import usage_blocks, with_usage
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
     ) -> None:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
-        team_id = str(body.get("team_id") or deps.slack.team_id)
+        team_id = deps.scope(body, str(body.get("team_id") or deps.slack.team_id))
         deps.spawn(publish_home(deps, client, team_id, str(event["user"])), "app_home_opened")
 
     async def on_other_event(event: dict[str, Any]) -> None:
@@ -55,6 +56,8 @@ async def publish_home(
             choices=commander.settings.model_choices,
             available_tools=commander.available_tools,
         )
+        if deps.usage is not None:
+            view = with_usage(view, await usage_blocks(deps.usage, client, team_id, user_id))
         await client.views_publish(user_id=user_id, view=view)
     except SLACK_ERRORS as exc:
         log.warning("could not publish the home view of %s/%s: %s", team_id, user_id, exc)

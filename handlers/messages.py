@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -47,14 +48,24 @@ SUGGESTED_PROMPTS = [
 
 def register(app: AsyncApp, deps: Deps) -> None:
     async def on_message(
-        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+        event: dict[str, Any],
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
-        await accept_message(deps, event, body, mentioned=False, client=client)
+        await accept_message(
+            deps, event, body, mentioned=False, client=client, bot_user_id=context.bot_user_id
+        )
 
     async def on_mention(
-        event: dict[str, Any], body: dict[str, Any], client: AsyncWebClient
+        event: dict[str, Any],
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
-        await accept_message(deps, event, body, mentioned=True, client=client)
+        await accept_message(
+            deps, event, body, mentioned=True, client=client, bot_user_id=context.bot_user_id
+        )
 
     async def on_thread_started(event: dict[str, Any], client: AsyncWebClient) -> None:
         thread = event.get("assistant_thread") or {}
@@ -77,9 +88,12 @@ async def accept_message(
     *,
     mentioned: bool,
     client: AsyncWebClient | None = None,
+    bot_user_id: str | None = None,
 ) -> None:
+    # With OAuth installs each workspace has its own bot user (Bolt's authorize finds it).
+    bot_user_id = bot_user_id or deps.slack.bot_user_id
     user = event.get("user")
-    if not _from_a_person(event, deps.slack.bot_user_id) or not user:
+    if not _from_a_person(event, bot_user_id) or not user:
         return
     channel, ts = event.get("channel"), event.get("ts")
     if not channel or not ts:
@@ -88,12 +102,12 @@ async def accept_message(
     # The author's own workspace keys their assistant (shared channels carry people of
     # other workspaces); the channel's workspace keys the channel and its threads.
     workspace = str(body.get("team_id") or deps.slack.team_id)
-    team_id = str(event.get("user_team") or event.get("team") or workspace)
+    team_id = deps.scope(body, str(event.get("user_team") or event.get("team") or workspace))
     thread_ts = event.get("thread_ts")
     if not is_dm and not mentioned:
         if not thread_ts or not await deps.threads.follows(workspace, channel, thread_ts):
             return
-    text = valid_unicode(clean_user_text(event.get("text") or "", deps.slack.bot_user_id))
+    text = valid_unicode(clean_user_text(event.get("text") or "", bot_user_id))
     if is_stop(text) and not event.get("files"):
         key = AnswerKey(workspace, team_id, user, channel, thread_ts or ts)
         if await request_stop(deps.commander.answers, client, key, bool(thread_ts) or not is_dm):
@@ -106,6 +120,7 @@ async def accept_message(
         "is_dm": is_dm,
         "user_team": team_id,
         "workspace": workspace,
+        **deps.where(body).to_payload(),
         "text": text,
         "files": [{k: f.get(k) for k in FILE_FIELDS} for f in event.get("files") or []],
     }

@@ -32,6 +32,7 @@ from commander.leases import LeaseLost
 from commander.service import AddFilesResult, Resume
 from commander.store.answer_models import ANSWERED, FAILED, STOPPED
 from commander.store.models import Job
+from commander.usage import TurnUsage
 from handlers import answer_blocks, blocks
 from handlers.context import Deps, error_ref
 from handlers.replies import SLACK_ERRORS, SlackReply, Target
@@ -39,6 +40,7 @@ from handlers.status import StatusKeeper
 from handlers.stop import StopWatch
 from handlers.text import split_markdown
 from handlers.uploads import upload_to_thread
+from handlers.workspaces import Where
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +56,33 @@ MAX_THREAD_PAGES = 5  # of 200 messages, read when looking for leftover streams
 
 
 class MessageJobs:
-    def __init__(self, deps: Deps, client: AsyncWebClient, flush_interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        client: AsyncWebClient,
+        flush_interval_s: float = 1.0,
+        bot_user_id: str | None = None,
+    ) -> None:
         self.deps = deps
         self.client = client
         self.flush_interval_s = flush_interval_s
+        self.bot_user_id = bot_user_id or deps.slack.bot_user_id
 
     async def process(self, job: Job) -> None:
+        """Run the job with the token of the workspace it came from."""
+        if self.deps.workspaces is None or not self.deps.workspaces.oauth:
+            await self._process(job)
+            return
+        where = Where.of_payload(job.payload.get("workspace", job.team_id), job.payload)
+        handle = await self.deps.workspaces.handle(where)
+        if handle is None:
+            log.info("job %s dropped: the app is no longer installed in %s", job.id, where.scope)
+            await self.deps.jobs.finish(job, error="uninstalled")
+            return
+        own = MessageJobs(self.deps, handle.client, self.flush_interval_s, handle.bot_user_id)
+        await own._process(job)
+
+    async def _process(self, job: Job) -> None:
         payload = job.payload
         target = Target(
             payload["channel"], payload["thread_ts"], job.user_id, payload.get("user_team", "")
@@ -102,11 +125,30 @@ class MessageJobs:
         if assistant is None:
             await self._say(target, NO_ASSISTANT_HINT, ephemeral=not payload.get("is_dm"))
             return
+        if self.deps.usage is not None:
+            # Over a budget: a friendly refusal (BudgetExceeded), and no model call.
+            await self.deps.usage.check(job.team_id, job.user_id)
+        meter = TurnUsage()
+        try:
+            await self._answer(job, target, assistant, meter)
+        finally:
+            if self.deps.usage is not None and meter.counts() != TurnUsage().counts():
+                await self.deps.usage.record(
+                    job.team_id,
+                    str(payload.get("workspace") or job.team_id),
+                    job.user_id,
+                    assistant.model,
+                    meter,
+                )
+
+    async def _answer(self, job: Job, target: Target, assistant: Any, meter: TurnUsage) -> None:
+        payload = job.payload
         text = payload.get("text", "")
         inputs = InputsResult()
         if payload.get("files"):
-            inputs = await self.deps.files.fetch_inputs(payload["files"])
+            inputs = await self.deps.files.fetch_inputs(payload["files"], self.client.token)
             names = await self._add_files(job, target, inputs)
+            meter.files_added = len(names)
             if not text and any(one.kind == "image" for one in inputs.inputs):
                 text = "(The user sent the attached image(s) without a message.)"
             if not text:
@@ -133,7 +175,8 @@ class MessageJobs:
             target.channel,
             target.thread_ts,
         )
-        await self._turn(job, target, text, title, assistant, answer, inputs)
+        meter.turns = 1
+        await self._turn(job, target, text, title, assistant, answer, inputs, meter)
 
     async def _add_files(self, job: Job, target: Target, inputs: InputsResult) -> list[str]:
         """Add the message's files once: a job resumed after a crash does not add them again.
@@ -147,7 +190,9 @@ class MessageJobs:
         added, refusal = AddFilesResult(), ""
         try:
             if for_tools:
-                added = await self.deps.files.fetch_all(job.team_id, job.user_id, for_tools)
+                added = await self.deps.files.fetch_all(
+                    job.team_id, job.user_id, for_tools, self.client.token
+                )
         except CommanderError as exc:  # e.g. too many files: the model still gets its inputs
             refusal = f":warning: {exc.user_message}"
         names = [f.original_name for f in added.added]
@@ -167,6 +212,7 @@ class MessageJobs:
         assistant: Any,
         key: AnswerKey,
         inputs: InputsResult,
+        meter: TurnUsage,
     ) -> None:
         async def remember_stream(ts: str | None) -> None:
             await self.deps.jobs.save_progress(job, stream_ts=ts)
@@ -182,6 +228,7 @@ class MessageJobs:
         feedback = [answer_blocks.feedback_block(answer_id)]
 
         async def show(event: Any) -> None:
+            meter.see(event)
             await self._show(event, reply, status, target, citations)
             if isinstance(event, TurnCompleted):
                 outcome["response_id"] = event.response_id
@@ -306,7 +353,7 @@ class MessageJobs:
             for message in page.get("messages") or []:
                 ts = str(message.get("ts") or "")
                 if (
-                    message.get("user") == self.deps.slack.bot_user_id
+                    message.get("user") == self.bot_user_id
                     and _ts_key(since) < _ts_key(ts) < until
                     and ts not in in_use
                 ):

@@ -11,7 +11,15 @@ from typing import Any
 from aiohttp import web
 
 from commander.api.fetch import UrlFetcher
-from commander.api.routes import COMMANDER, FETCHER, ROUTES, TEAM, ApiError, error_response
+from commander.api.routes import (
+    COMMANDER,
+    FETCHER,
+    ROUTES,
+    TEAM,
+    USAGE,
+    ApiError,
+    error_response,
+)
 from commander.api.settings import ApiKeys, ApiSettings, team_id
 from commander.errors import (
     AssistantExists,
@@ -24,6 +32,7 @@ from commander.errors import (
 )
 from commander.quotas import LimitReached
 from commander.service import Commander
+from commander.usage import BudgetExceeded, UsageBook
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +62,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(
             409, "This userName already has an assistant. Delete it first to make a new one."
         )
-    except LimitReached as exc:
+    except (LimitReached, BudgetExceeded) as exc:
         retry = int(getattr(exc, "retry_after_s", None) or DEFAULT_RETRY_AFTER_S)
         return error_response(429, exc.user_message, {"Retry-After": str(retry)})
     except (ProviderRateLimited, ProviderUnavailable) as exc:
@@ -94,11 +103,18 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def create_api_app(
-    commander: Commander, settings: ApiSettings, *, fetcher: UrlFetcher | None = None
+    commander: Commander,
+    settings: ApiSettings,
+    *,
+    fetcher: UrlFetcher | None = None,
+    usage: UsageBook | None = None,
 ) -> web.Application:
-    """The API's routes, to be mounted at /api (see `mount_api`)."""
+    """The API's routes, to be mounted at /api (see `mount_api`). `usage`: where turns are
+    metered and budgets checked, as for Slack users."""
     app = web.Application(middlewares=[_errors, _auth])
     app[COMMANDER] = commander
+    if usage is not None:
+        app[USAGE] = usage
     app[KEYS] = settings.keys
     app[FETCHER] = fetcher or UrlFetcher(timeout_s=settings.fetch_timeout_s)
     app.router.add_routes(ROUTES)
@@ -117,17 +133,22 @@ def mount_api(
     settings: ApiSettings,
     *,
     fetcher: UrlFetcher | None = None,
+    usage: UsageBook | None = None,
 ) -> None:
-    parent.add_subapp("/api", create_api_app(commander, settings, fetcher=fetcher))
+    parent.add_subapp("/api", create_api_app(commander, settings, fetcher=fetcher, usage=usage))
 
 
 def standalone_app(
-    commander: Commander, settings: ApiSettings, *, fetcher: UrlFetcher | None = None
+    commander: Commander,
+    settings: ApiSettings,
+    *,
+    fetcher: UrlFetcher | None = None,
+    usage: UsageBook | None = None,
 ) -> web.Application:
     """The API alone, with /healthz: for Socket Mode's PORT and `commander serve`."""
     root = web.Application()
     root.router.add_get("/healthz", _healthz)
-    mount_api(root, commander, settings, fetcher=fetcher)
+    mount_api(root, commander, settings, fetcher=fetcher, usage=usage)
     return root
 
 

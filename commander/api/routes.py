@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -39,10 +40,12 @@ from commander.events import (
 from commander.filetypes import CODE_INTERPRETER, FILE_SEARCH
 from commander.service import Commander
 from commander.store.models import Assistant
+from commander.usage import TurnUsage, UsageBook
 
 COMMANDER = web.AppKey("commander", Commander)
 FETCHER = web.AppKey("fetcher", UrlFetcher)
 TEAM = web.RequestKey("api_team", str)
+USAGE = web.AppKey("usage", UsageBook)
 API_TOOLS = [CODE_INTERPRETER, FILE_SEARCH]  # no email: the API has no way to confirm one
 _PROVIDER_BUSY = frozenset({"rate_limited", "timeout", "connection", "server_error"})
 _USER_NAME = re.compile(USER_NAME_PATTERN)
@@ -214,7 +217,11 @@ async def process(request: web.Request) -> web.StreamResponse:
     commander, team = request.app[COMMANDER], request[TEAM]
     streaming = "text/event-stream" in request.headers.get("Accept", "")
     answer = _Answer()
-    async with aclosing(commander.ask(team, body.userName, body.prompt)) as events:
+    usage = request.app.get(USAGE)
+    if usage is not None:  # over a budget: 429, and no model call
+        await usage.check(team, body.userName)
+    turn = commander.ask(team, body.userName, body.prompt)
+    async with aclosing(_metered(turn, usage, commander, team, body.userName)) as events:
         # The first event comes after the checks (limits, the assistant exists), so a
         # refusal still gets its status code, even when streaming.
         first = await anext(events, None)
@@ -241,6 +248,27 @@ async def process(request: web.Request) -> web.StreamResponse:
             await response.write(_sse("done", done))
         await response.write_eof()
         return response
+
+
+async def _metered(
+    events: AsyncIterator[TurnEvent],
+    usage: UsageBook | None,
+    commander: Commander,
+    team: str,
+    user: str,
+) -> AsyncIterator[TurnEvent]:
+    """The turn's events, counted into the same usage book as Slack users' turns."""
+    meter = TurnUsage()
+    try:
+        async with aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                meter.turns = 1  # the checks passed: the model was asked
+                meter.see(event)
+                yield event
+    finally:
+        if usage is not None and meter.turns:
+            assistant = await commander.get(team, user)
+            await usage.record(team, team, user, assistant.model if assistant else "", meter)
 
 
 async def _send(response: web.StreamResponse, answer: _Answer, event: TurnEvent) -> None:

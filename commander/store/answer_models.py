@@ -51,6 +51,9 @@ class FeedbackVote(Base):
     voter_user: Mapped[str] = mapped_column(String(32))
     vote: Mapped[str] = mapped_column(String(10))  # "up" | "down"
     comment: Mapped[str | None] = mapped_column(Text)
+    # Slack's action_ts of the click this vote came from: a click handled late (another
+    # instance, a slow database) never overwrites a later one.
+    voted_ts: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow

@@ -27,6 +27,8 @@ from commander.api.settings import ApiSettings, parse_api_keys
 from commander.runtime import build_commander, close_commander
 from commander.service import Commander
 from commander.settings import load_core_settings
+from commander.tenancy_settings import load_tenancy_settings
+from commander.usage import UsageBook
 from tests.conftest import core_env, openai_client
 from tests.fakes.market import FakeMarket
 from tests.fakes.openai_server import FakeOpenAI
@@ -203,14 +205,16 @@ async def open_api(fake_openai: FakeOpenAI, database_url: str, **env: str) -> As
     await internal.start()
     dns = FakeDns()
     dns.names[FILES_HOST] = [PUBLIC_IP]
-    settings = load_core_settings(
-        core_env(fake_openai, database_url, MAX_FILE_MB=str(MAX_FILE_MB), **env)
-    )
+    values = core_env(fake_openai, database_url, MAX_FILE_MB=str(MAX_FILE_MB), **env)
+    settings = load_core_settings(values)
     commander = await build_commander(
         settings, client=openai_client(fake_openai), market=FakeMarket()
     )
     app = standalone_app(
-        commander, ApiSettings(parse_api_keys(API_KEYS)), fetcher=make_fetcher(dns, client_tls)
+        commander,
+        ApiSettings(parse_api_keys(API_KEYS)),
+        fetcher=make_fetcher(dns, client_tls),
+        usage=UsageBook(commander.db, load_tenancy_settings(values)),
     )
     runner, url = await serve(app)
     http = httpx.AsyncClient(timeout=30)

@@ -8,8 +8,12 @@ import logging
 
 import pytest
 
-from tests.api.harness import ACME_KEY, GLOBEX_KEY, PDF, Api, sse_events
-from tests.fakes.openai_server import TINY_PNG, CodeInterpreterChart, FileSearch, Text
+from commander.api.settings import team_id
+from commander.tenancy_settings import load_tenancy_settings
+from commander.usage import UsageBook
+from tests.api.harness import ACME_KEY, GLOBEX_KEY, PDF, Api, open_api, sse_events
+from tests.fakes.openai_server import TINY_PNG, CodeInterpreterChart, FakeOpenAI, FileSearch, Text
+from tests.tenancy.test_budgets import model_calls, usage_blocks
 
 # Exactly what the original web front end sent (an Assistants-API app).
 ORIGINAL_CREATE = {
@@ -242,3 +246,28 @@ async def test_openapi_document_is_served_without_a_key(api: Api) -> None:
     assert set(doc["paths"]) == {
         "/api/create", "/api/process", "/api/delete/{userName}", "/api/status/{userName}"
     }  # fmt: skip
+
+
+async def test_api_turns_are_metered_and_a_spent_budget_answers_429(
+    fake_openai: FakeOpenAI, database_url: str
+) -> None:
+    """API users share the usage book and budgets of Slack users: their turns are counted
+    from the provider's usage blocks, and a spent allowance refuses without a model call."""
+    async for api in open_api(fake_openai, database_url, TOKENS_PER_DAY="1"):
+        await api.create("ivy")
+        ok = await api.post("/api/process", {"userName": "ivy", "prompt": "hi"})
+        assert ok.status_code == 200
+        [block] = usage_blocks(fake_openai)
+        book = UsageBook(api.commander.db, load_tenancy_settings({}))
+        today = await book.person_today(team_id("acme"), "ivy")
+        assert (today.input_tokens, today.output_tokens) == (
+            block["input_tokens"],
+            block["output_tokens"],
+        )
+        calls = model_calls(fake_openai)
+        spent = await api.post("/api/process", {"userName": "ivy", "prompt": "again"})
+        assert spent.status_code == 429 and "allowance" in spent.json()["detail"]
+        assert int(spent.headers["Retry-After"]) > 0
+        assert model_calls(fake_openai) == calls  # no model call
+        other = await api.post("/api/process", {"userName": "ivy", "prompt": "x"}, "globex")
+        assert other.status_code == 404  # the other tenant's "ivy" is someone else

@@ -221,12 +221,16 @@ class TurnRunner:
         if isinstance(instructions, str):
             seen.append(instructions)
         input_tokens = sum(tokens(text) for text in seen)
-        output_tokens = sum(tokens(item_text(item)) for item in self.output)
+        # Prompt caching: the history the provider already saw is read from its cache.
+        cached = sum(tokens(item_text(i)) for i in self.request.history)
+        # Reasoning models think before answering; those tokens count as output.
+        reasoning = REASONING_TOKENS_PER_ITEM * len(self.output) if reasons(self.request) else 0
+        output_tokens = sum(tokens(item_text(item)) for item in self.output) + reasoning
         return {
             "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+            "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
             "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
+            "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": input_tokens + output_tokens,
         }
 
@@ -419,3 +423,11 @@ def _web_search_item(item_id: str, status: str, query: str, urls: list[str]) -> 
     sources = [{"type": "url", "url": url} for url in urls]
     action = {"type": "search", "query": query, "queries": [query], "sources": sources}
     return {"id": item_id, "type": "web_search_call", "status": status, "action": action}
+
+
+REASONING_TOKENS_PER_ITEM = 3
+
+
+def reasons(request: Any) -> bool:
+    """Models of the gpt-5 and o families report reasoning tokens."""
+    return str(request.model).startswith(("gpt-5", "o1", "o3", "o4"))

@@ -24,17 +24,26 @@ MAX_PROMPTS = 4
 
 
 def auth_test(state: SlackState, call: Call) -> JsonDict:
-    ident = state.identity
-    return {
+    """Who the calling token is (each OAuth install has its own)."""
+    ident = state.oauth.check(call.token)
+    home = ident.team_id or ident.enterprise_id or "org"
+    answer: JsonDict = {
         "ok": True,
-        "url": f"https://{ident.team_id.lower()}.slack.com/",
+        "url": f"https://{home.lower()}.slack.com/",
         "team": ident.team_name,
         "user": ident.bot_name,
-        "team_id": ident.team_id,
+        "team_id": ident.team_id or ident.enterprise_id,
         "user_id": ident.bot_user_id,
         "bot_id": ident.bot_id,
-        "is_enterprise_install": False,
+        "is_enterprise_install": ident.is_enterprise_install,
     }
+    if ident.enterprise_id:
+        answer["enterprise_id"] = ident.enterprise_id
+    return answer
+
+
+def oauth_v2_access(state: SlackState, call: Call) -> JsonDict:
+    return state.oauth.access(call)
 
 
 # ----- assistant.threads.*
@@ -321,6 +330,7 @@ def _publish(
 METHODS: dict[str, Handler] = {
     **CHAT_METHODS,
     "auth.test": auth_test,
+    "oauth.v2.access": oauth_v2_access,
     "assistant.threads.setStatus": set_status,
     "assistant.threads.setSuggestedPrompts": set_suggested_prompts,
     "assistant.threads.setTitle": set_title,

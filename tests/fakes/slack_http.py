@@ -60,6 +60,10 @@ def fault_response(call: Call, fault: Fault) -> web.Response:
     return web.json_response(body, status=fault.status, headers=fault.headers())
 
 
+# Methods authenticated by client_id and client_secret instead of a token.
+CLIENT_AUTHED = ("oauth.v2.access",)
+
+
 class SlackRoutes:
     """Request handlers bound to one ``SlackState``."""
 
@@ -73,6 +77,7 @@ class SlackRoutes:
         app.router.add_get("/files-pri/{team_file}/download/{name}", self.download)
         app.router.add_get("/files-pri/{team_file}/{name}", self.download)
         app.router.add_post("/_response/{key}", self.response_url)
+        app.router.add_get("/oauth/v2/authorize", self.authorize)
 
     def record(self, call: Call) -> Call:
         with self.state.lock:
@@ -116,10 +121,14 @@ class SlackRoutes:
     def preflight(self, call: Call) -> JsonDict | None:
         if call.method not in METHODS:
             return {"ok": False, "error": "unknown_method", "req_method": call.method}
+        if call.method in CLIENT_AUTHED:
+            return None
         if not call.token:
             return {"ok": False, "error": "not_authed"}
-        if call.token != self.state.identity.bot_token:
-            return {"ok": False, "error": "invalid_auth"}
+        try:
+            self.state.oauth.check(call.token)
+        except ApiError as error:
+            return error.body()
         return None
 
     def run(self, call: Call) -> JsonDict:
@@ -133,6 +142,9 @@ class SlackRoutes:
     def answer(call: Call, body: JsonDict) -> web.Response:
         call.response = body
         return web.json_response(body)
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        return await self.state.oauth.authorize(request)
 
     # ----- upload URL (files.getUploadURLExternal)
 
@@ -166,7 +178,10 @@ class SlackRoutes:
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         file_id = request.match_info["team_file"].rpartition("-")[2]
-        authorized = bearer(request) == self.state.identity.bot_token
+        try:
+            authorized = self.state.oauth.check(bearer(request)) is not None
+        except ApiError:
+            authorized = False
         call = self.record(
             Call(
                 DOWNLOAD,

@@ -100,7 +100,12 @@ class SlackRequestSender:
         path: str = "/slack/events",
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 30.0,
+        enterprise_id: str | None = None,
+        org_install: bool = False,
     ) -> None:
+        # enterprise_id: the workspace belongs to an Enterprise Grid org; org_install: the
+        # app is installed org-wide (authorizations then name the org, not the workspace).
+        self.enterprise_id, self.org_install = enterprise_id, org_install
         has_path = urlparse(bot_url).path not in ("", "/")
         self.url = bot_url if has_path else bot_url.rstrip("/") + path
         self.signing_secret = signing_secret
@@ -175,7 +180,8 @@ class SlackRequestSender:
             "token": self.verification_token,
             "team_id": team,
             "context_team_id": team,
-            "context_enterprise_id": None,
+            "context_enterprise_id": self.enterprise_id,
+            **({"enterprise_id": self.enterprise_id} if self.enterprise_id else {}),
             "api_app_id": self.api_app_id,
             "event": event,
             "type": "event_callback",
@@ -183,11 +189,11 @@ class SlackRequestSender:
             "event_time": event_time or int(time.time()),
             "authorizations": [
                 {
-                    "enterprise_id": None,
-                    "team_id": team,
+                    "enterprise_id": self.enterprise_id,
+                    "team_id": None if self.org_install else team,
                     "user_id": self.bot_user_id,
                     "is_bot": True,
-                    "is_enterprise_install": False,
+                    "is_enterprise_install": self.org_install,
                 }
             ],
             "is_ext_shared_channel": False,
@@ -237,7 +243,13 @@ class SlackRequestSender:
         return {"id": user_id, "username": name, "name": name, "team_id": self.team_id}
 
     def _team(self) -> JsonDict:
-        return {"id": self.team_id, "domain": self.team_domain}
+        team: JsonDict = {"id": self.team_id, "domain": self.team_domain}
+        if self.enterprise_id:
+            team["enterprise_id"] = self.enterprise_id
+        return team
+
+    def _enterprise(self) -> JsonDict | None:
+        return {"id": self.enterprise_id, "name": "Org"} if self.enterprise_id else None
 
     async def command(
         self,
@@ -265,7 +277,12 @@ class SlackRequestSender:
             "command": command,
             "text": text,
             "api_app_id": self.api_app_id,
-            "is_enterprise_install": "false",
+            "is_enterprise_install": "true" if self.org_install else "false",
+            **(
+                {"enterprise_id": self.enterprise_id, "enterprise_name": "Org"}
+                if self.enterprise_id
+                else {}
+            ),
             "response_url": response_url,
             "trigger_id": trigger or trigger_id(),
         }
@@ -296,8 +313,8 @@ class SlackRequestSender:
             "token": self.verification_token,
             "trigger_id": trigger_id(),
             "team": self._team(),
-            "enterprise": None,
-            "is_enterprise_install": False,
+            "enterprise": self._enterprise(),
+            "is_enterprise_install": self.org_install,
             "state": {"values": state_values or {}},
             "actions": [_action(action_id, block_id, action_type, value)],
         }
@@ -354,8 +371,8 @@ class SlackRequestSender:
             "trigger_id": trigger_id(),
             "view": view,
             "response_urls": response_urls or [],
-            "is_enterprise_install": False,
-            "enterprise": None,
+            "is_enterprise_install": self.org_install,
+            "enterprise": self._enterprise(),
         }
         return await self._post_payload(payload, timestamp, signature)
 

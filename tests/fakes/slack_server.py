@@ -88,6 +88,7 @@ from tests.fakes.slack_models import (
     mimetype_for,
     random_id,
 )
+from tests.fakes.slack_oauth import OAuthState
 from tests.fakes.slack_state import Identity, SlackState, default_channel, default_user
 
 __all__ = ["Call", "FakeSlack", "Message", "StoredFile", "Upload"]
@@ -236,6 +237,15 @@ class FakeSlack:
     @property
     def timings(self) -> dict[tuple[str, str | None], Timing]:
         return self.state.timings
+
+    @property
+    def oauth(self) -> OAuthState:
+        """OAuth installs: ``oauth.configure(OAuthApp(...))``, ``oauth.choose(...)``."""
+        return self.state.oauth
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.state.base_url}/oauth/v2/authorize"
 
     @property
     def faults(self) -> Faults:

@@ -21,6 +21,7 @@ from tests.fakes.slack_models import (
     Upload,
     ts_key,
 )
+from tests.fakes.slack_oauth import OAuthState, Workspace
 
 CHANNEL_PREFIXES = ("C", "D", "G")
 USER_PREFIXES = ("U", "W")
@@ -69,6 +70,19 @@ class SlackState:
             self.response_posts: defaultdict[str, list[JsonDict]] = defaultdict(list)
             self.timings: dict[tuple[str, str | None], Timing] = {}
             self.faults.clear()
+            ident = self.identity
+            self.oauth = OAuthState()
+            self.oauth.add(
+                Workspace(
+                    ident.bot_token,
+                    ident.team_id,
+                    ident.bot_user_id,
+                    ident.bot_id,
+                    ident.app_id,
+                    ident.team_name,
+                    ident.bot_name,
+                )
+            )
 
     # ----- messages
 

@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("voter_user", sa.String(length=32), nullable=False),
         sa.Column("vote", sa.String(length=10), nullable=False),
         sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("voted_ts", sa.String(length=32), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
