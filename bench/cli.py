@@ -10,11 +10,13 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench import burst, procs, report, scaling
 from bench import figures as f
-from bench import procs, report, scaling
 
 FULL = f.Profile(
     name="full",
@@ -60,7 +62,7 @@ QUICK = dataclasses.replace(
     conc_deltas=16,
     conc_rate=300,
     conc_runs=1,
-    deadline_s=140,  # a hard stop; a quick run takes ~100 s on 2 cores
+    deadline_s=160,  # then it reports what it has: the whole run stays under 3 minutes
 )
 SMOKE = dataclasses.replace(
     FULL,
@@ -87,9 +89,16 @@ SMOKE = dataclasses.replace(
     conc_chars_per_delta=20,
     conc_rate=50,
     conc_runs=1,
-    deadline_s=90,
+    deadline_s=120,
+    burst_users=5,
+    burst_rounds=2,
+    burst_ttft_ms=100,
+    burst_deltas=10,
 )
-SESSIONS = {
+Session = Callable[[f.Profile, Path, dict[str, Any]], Awaitable[dict[str, Any]]]
+PARTIAL = 3  # exit status of a run that reports only part of its figures
+SESSIONS: dict[str, Session] = {
+    "burst": burst.burst_session,  # first: the headline workload, and the floor
     "zero_latency": f.zero_latency_session,
     "streaming": f.streaming_session,
     "concurrency": f.concurrency_session,
@@ -124,9 +133,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--database-url",
-        help="the PostgreSQL server for --instances (a database is created per run there)",
+        help="a PostgreSQL server (a database is created per world there, dropped after): "
+        "the burst workload, or --instances, runs on it; the other sessions stay on SQLite",
+    )
+    parser.add_argument(
+        "--arrival",
+        choices=("burst", "paced"),
+        default="burst",
+        help="burst workload: each round's messages all at once (default) or paced",
+    )
+    parser.add_argument(
+        "--sessions",
+        type=lambda raw: [name for name in raw.split(",") if name],
+        help=f"only these sessions, e.g. burst (of {','.join(SESSIONS)})",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        help="seconds; past it the run stops, reports what it measured and names the rest",
     )
     args = parser.parse_args(argv)
+    unknown = set(args.sessions or ()) - set(SESSIONS)
+    if unknown:
+        parser.error(f"unknown sessions: {', '.join(sorted(unknown))}")
     if args.instances and not args.database_url:
         parser.error("--instances needs --database-url postgresql://…")
     return args
@@ -146,22 +175,37 @@ def choose_profile(args: argparse.Namespace) -> f.Profile:
     profile = SMOKE if args.smoke else QUICK if args.quick else FULL
     if args.runs:
         profile = dataclasses.replace(profile, runs=args.runs, conc_runs=args.runs)
+    profile = dataclasses.replace(profile, arrival=args.arrival)
+    if args.deadline is not None:
+        profile = dataclasses.replace(profile, deadline_s=args.deadline)
     return profile
 
 
-async def run_sessions(profile: f.Profile, work: Path) -> dict[str, Any]:
+async def run_sessions(
+    profile: f.Profile, work: Path, sessions: dict[str, Session] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Each session fills its own dict as it measures. Past the deadline, or when a
+    session fails, the rest is skipped: (what was measured, what was skipped and why)."""
     deadline = time.monotonic() + profile.deadline_s
     results: dict[str, Any] = {}
-    for name, session in SESSIONS.items():
+    skipped: dict[str, str] = {}
+    for name, session in (sessions or SESSIONS).items():
         left = deadline - time.monotonic()
         if left <= 0:
-            raise TimeoutError(f"the {profile.name} benchmark ran out of time before {name}")
+            skipped[name] = f"not started: the {profile.deadline_s:.0f} s deadline had passed"
+            continue
         print(f"[bench] {name} session…", file=sys.stderr, flush=True)
         started = time.monotonic()
-        async with asyncio.timeout(left):
-            results[name] = await session(profile, work / name)
-        results[name]["seconds"] = round(time.monotonic() - started, 1)
-    return results
+        results[name] = out = {}
+        try:
+            async with asyncio.timeout(left):
+                await session(profile, work / name, out)
+        except TimeoutError:
+            skipped[name] = f"cut short by the {profile.deadline_s:.0f} s deadline"
+        except Exception as exc:  # a broken world must not cost the figures already taken
+            skipped[name] = f"failed: {type(exc).__name__}: {str(exc)[-300:]}"
+        out["seconds"] = round(time.monotonic() - started, 1)
+    return results, skipped
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,18 +219,26 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     started = time.time()
+    load_before = os.getloadavg()
+    plan = dict(SESSIONS)
+    plan["burst"] = partial(burst.burst_session, database_url=args.database_url)
+    if args.sessions:
+        plan = {name: session for name, session in plan.items() if name in args.sessions}
     try:
-        sessions = asyncio.run(run_sessions(profile, work))
+        sessions, skipped = asyncio.run(run_sessions(profile, work, plan))
     finally:
         if not args.keep_work:
             shutil.rmtree(work, ignore_errors=True)
     figs = report.figures(sessions)
     result = {
-        "schema": 1,
+        "schema": 2,
         "profile": profile.name,
         "date": report.now_iso(),
         "duration_s": round(time.time() - started, 1),
         "machine": report.machine(),
+        "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
+        "complete": not skipped,
+        "skipped": skipped,
         "bot_root": str(procs.BOT_ROOT),
         "config": dataclasses.asdict(profile),
         "figures": figs,
@@ -195,13 +247,19 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(result, indent=2) + "\n"
     for name in ("latest", profile.name):
         (out / f"{name}.json").write_text(text)
-        (out / f"{name}.md").write_text(report.markdown_table(figs, profile) + "\n")
+        table = report.markdown_table(figs, profile)
+        notes = "".join(f"\n\nSkipped {name}: {why}." for name, why in skipped.items())
+        (out / f"{name}.md").write_text(table + notes + "\n")
     print(report.text_table(figs, profile))
+    load = result["load_average_1m"]
     print(
         f"\n{profile.name}: {result['duration_s']} s on {result['machine']['cpu']} "
-        f"×{result['machine']['nproc']}; JSON in {out / 'latest.json'}"
+        f"×{result['machine']['nproc']}, load average {load['before']:.1f} → "
+        f"{load['after']:.1f}; JSON in {out / 'latest.json'}"
     )
-    return 0
+    for name, why in skipped.items():
+        print(f"SKIPPED {name}: {why}")
+    return 0 if not skipped else PARTIAL
 
 
 def scale_out(args: argparse.Namespace) -> int:

@@ -55,6 +55,14 @@ class Profile:
     conc_rate: float
     conc_runs: int
     deadline_s: float
+    # burst session (bench/burst.py): the bot against the bare-I/O floor
+    burst_users: int = 50
+    burst_rounds: int = 4
+    burst_ttft_ms: float = 300
+    burst_delta_ms: float = 20
+    burst_deltas: int = 40
+    arrival: str = "burst"  # or "paced": a round's messages at paced_rate per second
+    paced_rate: float = 100
 
 
 class PeakRss:
@@ -151,25 +159,27 @@ async def warm_up(stack: Stack, turns: int, tokens: int) -> None:
 # --- zero-latency session ---------------------------------------------------------------
 
 
-async def zero_latency_session(profile: Profile, workdir: Path) -> dict[str, Any]:
+async def zero_latency_session(
+    profile: Profile, workdir: Path, out: dict[str, Any]
+) -> dict[str, Any]:
+    """Fills `out` as it goes (as every session does): a deadline keeps what was measured."""
     users = [user_id(i) for i in range(max(profile.cpu_turns, profile.warmup_turns, 1) + 1)]
+    out.update(cpu_runs=[], file_runs=[], cold_starts_s=[])
     async with Stack(workdir, users, 0, 0, extra_env=QUOTAS_OFF) as stack:
+        out["cold_starts_s"] = stack.cold_starts
         progress(f"{workdir.name}: started (cold start {stack.cold_starts[-1]:.2f} s)")
         await warm_up(stack, profile.warmup_turns, profile.cpu_tokens)
-        cpu_runs = [_done("cpu run", await _cpu_run(stack, profile)) for _ in range(profile.runs)]
+        for _ in range(profile.runs):
+            out["cpu_runs"].append(_done("cpu run", await _cpu_run(stack, profile)))
         file_user = users[-1]
-        file_runs = [
-            _done("file run", await _file_run(stack, profile, file_user, n))
-            for n in range(profile.runs)
-        ]
+        for n in range(profile.runs):
+            out["file_runs"].append(
+                _done("file run", await _file_run(stack, profile, file_user, n))
+            )
         for _ in range(profile.cold_restarts):
             progress(f"cold start {await stack.restart_bot():.2f} s")
-        return {
-            "cpu_runs": cpu_runs,
-            "file_runs": file_runs,
-            "cold_starts_s": list(stack.cold_starts),
-            "bot_errors": stack.bot_log_errors(),
-        }
+        out["bot_errors"] = stack.bot_log_errors()
+        return out
 
 
 async def _cpu_run(stack: Stack, profile: Profile) -> dict[str, Any]:
@@ -241,8 +251,9 @@ async def _wait_file_report(stack: Stack, sent: Sent, within_s: float) -> dict[s
 # --- streaming session --------------------------------------------------------------------
 
 
-async def streaming_session(profile: Profile, workdir: Path) -> dict[str, Any]:
+async def streaming_session(profile: Profile, workdir: Path, out: dict[str, Any]) -> dict[str, Any]:
     users = [user_id(i) for i in range(max(profile.big_batch, profile.small_batch))]
+    out.update(small_runs=[], big_runs=[], cold_starts_s=[])
     async with Stack(
         workdir,
         users,
@@ -251,17 +262,14 @@ async def streaming_session(profile: Profile, workdir: Path) -> dict[str, Any]:
         extra_env=QUOTAS_OFF,
     ) as stack:
         progress(f"{workdir.name}: started (cold start {stack.cold_starts[-1]:.2f} s)")
+        out["cold_starts_s"] = stack.cold_starts
         await warm_up(stack, profile.warmup_turns, 20)
-        small = [
-            _done("small batch", await _small_batch(stack, profile)) for _ in range(profile.runs)
-        ]
-        big = [_done("big batch", await _big_batch(stack, profile)) for _ in range(profile.runs)]
-        return {
-            "small_runs": small,
-            "big_runs": big,
-            "cold_starts_s": list(stack.cold_starts),
-            "bot_errors": stack.bot_log_errors(),
-        }
+        for _ in range(profile.runs):
+            out["small_runs"].append(_done("small batch", await _small_batch(stack, profile)))
+        for _ in range(profile.runs):
+            out["big_runs"].append(_done("big batch", await _big_batch(stack, profile)))
+        out["bot_errors"] = stack.bot_log_errors()
+        return out
 
 
 async def _small_batch(stack: Stack, profile: Profile) -> dict[str, Any]:
@@ -328,8 +336,11 @@ def _peak_streams(times: dict[str, TurnTimes]) -> int:
 # --- concurrency session ----------------------------------------------------------------
 
 
-async def concurrency_session(profile: Profile, workdir: Path) -> dict[str, Any]:
+async def concurrency_session(
+    profile: Profile, workdir: Path, out: dict[str, Any]
+) -> dict[str, Any]:
     users = [user_id(i) for i in range(profile.conc_turns)]
+    out.update(runs=[], cold_starts_s=[])
     async with Stack(
         workdir,
         users,
@@ -338,16 +349,12 @@ async def concurrency_session(profile: Profile, workdir: Path) -> dict[str, Any]
         extra_env=QUOTAS_OFF,
     ) as stack:
         progress(f"{workdir.name}: started (cold start {stack.cold_starts[-1]:.2f} s)")
+        out["cold_starts_s"] = stack.cold_starts
         await warm_up(stack, profile.warmup_turns, 10)
-        runs = [
-            _done("concurrency run", await _concurrency_run(stack, profile))
-            for _ in range(profile.conc_runs)
-        ]
-        return {
-            "runs": runs,
-            "cold_starts_s": list(stack.cold_starts),
-            "bot_errors": stack.bot_log_errors(),
-        }
+        for _ in range(profile.conc_runs):
+            out["runs"].append(_done("concurrency run", await _concurrency_run(stack, profile)))
+        out["bot_errors"] = stack.bot_log_errors()
+        return out
 
 
 async def _concurrency_run(stack: Stack, profile: Profile) -> dict[str, Any]:

@@ -201,9 +201,11 @@ class BotConfig:
     database_url: str
     max_file_mb: int = 256
     extra_env: dict[str, str] = field(default_factory=dict)
+    program: str = "bot"  # or "bench.floor": the bare-I/O floor, configured the same way
 
     def env(self, port: int, workdir: Path) -> dict[str, str]:
-        env = base_env(workdir, BOT_ROOT)
+        # the floor is this checkout's own; the bot the measured one's
+        env = base_env(workdir, BOT_ROOT) if self.program == "bot" else base_env(workdir)
         env.update(
             SLACK_BOT_TOKEN=BOT_TOKEN,
             SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -224,7 +226,8 @@ class BotConfig:
 def spawn_bot(config: BotConfig, workdir: Path) -> Proc:
     """Start `python -m bot` in HTTP mode on a free port (proc.started_at: the spawn)."""
     port = free_port()
-    proc = _spawn("bot", [sys.executable, "-m", "bot"], config.env(port, workdir), workdir)
+    argv = [sys.executable, "-m", config.program]
+    proc = _spawn(config.program.rpartition(".")[2], argv, config.env(port, workdir), workdir)
     proc.url = f"http://127.0.0.1:{port}"
     return proc
 

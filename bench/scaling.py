@@ -83,10 +83,13 @@ class ClusterStack(Stack):
         ]
         return max(colds)
 
+    def sender_for_next(self) -> SlackRequestSender:
+        return self._senders[next(self._turn) % len(self._senders)]
+
     async def send_message(
         self, user: str, text: str, files: list[dict[str, Any]] | None = None
     ) -> Sent:
-        sender = self._senders[next(self._turn) % len(self._senders)]
+        sender = self.sender_for_next()
         channel = f"D{user}"
         event = message_im(user, text, channel=channel, files=files)
         sent = Sent(user, channel, event["ts"], time.time())

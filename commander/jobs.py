@@ -131,9 +131,14 @@ class JobStore:
         job.progress = {**job.progress, **progress}
         await self._write(job, progress=job.progress)
 
-    async def finish(self, job: Job, *, error: str | None = None) -> None:
+    async def finish(self, job: Job, *, error: str | None = None, **progress: Any) -> None:
+        """Done (or failed); `progress` is saved in the same write."""
         job.status = FAILED if error else DONE
-        await self._write(job, status=job.status, error=error, owner=None, lease_until=None)
+        values: dict[str, Any] = {"status": job.status, "error": error}
+        if progress:
+            job.progress = {**job.progress, **progress}
+            values["progress"] = job.progress
+        await self._write(job, **values, owner=None, lease_until=None)
 
     async def renew(self, job: Job) -> bool:
         try:

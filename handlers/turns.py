@@ -115,7 +115,8 @@ class MessageJobs:
             await self._say(target, f":warning: Something went wrong on my side (ref `{ref}`).")
             await self.deps.jobs.finish(job, error=f"crash {ref}")
             return
-        await self.deps.jobs.finish(job)
+        # `answered` in the same write as done: a takeover finds one or the other.
+        await self.deps.jobs.finish(job, answered=True, stream_ts=None)
 
     async def _run(self, job: Job, target: Target) -> None:
         payload = job.payload
@@ -254,7 +255,6 @@ class MessageJobs:
                 await reply.finish(answer_blocks.sources_footer(citations), feedback)
         finally:
             await answers.finish(answer_id, str(outcome["status"]), outcome["response_id"])
-        await self.deps.jobs.save_progress(job, answered=True, stream_ts=None)
 
     async def _resume_point(self, job: Job, cursor: str | None) -> Resume | None:
         """The thread's position before this job's turn, saved on its first attempt."""
