@@ -246,16 +246,7 @@ class Commander:
             strategy, conversation_id = await self.backend.new_thread(team_id, user_id)
             old = assistant.conversation_id
             async with self.db.transaction() as session:
-                await session.execute(
-                    update(Assistant)
-                    .where(Assistant.id == assistant.id)
-                    .values(
-                        thread_strategy=strategy,
-                        conversation_id=conversation_id,
-                        last_response_id=None,
-                        last_item_id=None,
-                    )
-                )
+                await session.execute(_new_thread(assistant.id, strategy, conversation_id))
             if old:
                 await self._forget(self.backend.delete_conversation, old)
             return await self.require(team_id, user_id)
@@ -306,15 +297,7 @@ class Commander:
             strategy, conversation_id = await self.backend.new_thread(team_id, user_id)
             async with self.db.transaction() as session:
                 await session.execute(
-                    update(Assistant)
-                    .where(Assistant.id == assistant.id)
-                    .values(
-                        thread_strategy=strategy,
-                        conversation_id=conversation_id,
-                        last_response_id=None,
-                        last_item_id=None,
-                        vector_store_id=None,
-                    )
+                    _new_thread(assistant.id, strategy, conversation_id, vector_store_id=None)
                 )
                 result = await session.execute(
                     delete(StoredFile).where(
@@ -674,6 +657,21 @@ class Commander:
             await delete_remote(object_id)
         except CommanderError as exc:
             log.warning("could not delete %s at the provider: %s", object_id, exc.user_message)
+
+
+def _new_thread(assistant_id: int, strategy: str, conversation_id: str | None, **more: Any) -> Any:
+    """The update that starts the assistant on an empty thread (reset, retention)."""
+    return (
+        update(Assistant)
+        .where(Assistant.id == assistant_id)
+        .values(
+            thread_strategy=strategy,
+            conversation_id=conversation_id,
+            last_response_id=None,
+            last_item_id=None,
+            **more,
+        )
+    )
 
 
 def thread_label(assistant: Assistant) -> str:
