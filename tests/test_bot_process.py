@@ -52,21 +52,10 @@ def bot_env(
 def bot_process(
     fake_openai: FakeOpenAI, fake_slack: FakeSlack, tmp_path: Path, database_url: str
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot"],
-        cwd=tmp_path,
-        env=bot_env(fake_openai, fake_slack, database_url, port),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        yield process, f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=30)
+    from tests.spawn import spawn_bot  # spawn imports bot_env from here: import it late
+
+    with spawn_bot(fake_openai, fake_slack, tmp_path, database_url) as spawned:
+        yield spawned
 
 
 async def wait_healthy(process: subprocess.Popen[str], url: str) -> None:
