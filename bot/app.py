@@ -37,7 +37,7 @@ from handlers.context import Deps, SlackConfig
 from handlers.downloads import SlackFiles
 from handlers.lifecycle import retention_notifier
 from handlers.registry import register_all
-from handlers.turns import MessageJobs
+from handlers.turns import MAX_ATTEMPTS, MessageJobs
 from handlers.workspaces import SingleWorkspace, Workspaces
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,12 @@ class Bot:
             oauth_settings=oauth_settings,
         )
         cluster = settings.core.cluster
-        jobs = JobStore(commander.db, commander.locks.instance_id, cluster.job_lease_s)
+        jobs = JobStore(
+            commander.db,
+            commander.locks.instance_id,
+            cluster.job_lease_s,
+            max_attempts=MAX_ATTEMPTS,
+        )
         deps = Deps(
             commander=commander,
             jobs=jobs,

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select, text, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 
 from commander.leases import DEFAULT_LEASE_S, LeaseKeeper, LeaseLost
@@ -26,6 +26,7 @@ from commander.logs import job_context
 from commander.metrics import record_takeover
 from commander.store.db import Database
 from commander.store.dialect import insert
+from commander.store.group_commit import GroupCommit
 from commander.store.models import FollowedThread, Job, aware, utcnow
 
 log = logging.getLogger(__name__)
@@ -35,20 +36,47 @@ UNFINISHED = (QUEUED, RUNNING)
 FINISHED = (DONE, FAILED)
 WAKE_CHANNEL = "commander_jobs"
 SWEEP_LIMIT = 500
+JOB_INSERT_COLUMNS = (
+    "dedupe_key",
+    "team_id",
+    "user_id",
+    "kind",
+    "payload",
+    "progress",
+    "status",
+    "attempts",
+    "lease_token",
+    "created_at",
+    "updated_at",
+)
 
 
 class JobStore:
     def __init__(
-        self, db: Database, instance_id: str = "local", lease_s: float = DEFAULT_LEASE_S
+        self,
+        db: Database,
+        instance_id: str = "local",
+        lease_s: float = DEFAULT_LEASE_S,
+        *,
+        max_attempts: int | None = None,
     ) -> None:
+        """`max_attempts`: claims count the attempt they start in the same write, up to
+        this many (a job that has had them all is claimed uncounted, to be given up)."""
         self.db = db
         self.instance_id = instance_id
         self.lease_s = lease_s
+        self.max_attempts = max_attempts
+        self._intake: GroupCommit[Job, int | None] = GroupCommit(self._insert)
 
     async def enqueue(
         self, dedupe_key: str, team_id: str, user_id: str, kind: str, payload: dict[str, Any]
     ) -> Job | None:
-        """Store a job; None when a job with this key was already accepted."""
+        """Store a job; None when a job with this key was already accepted.
+
+        Enqueues that arrive together are committed together (group commit): Slack waits
+        for this write before it sees the acknowledgement, and in a burst each message
+        then waits for about two commits, not for every message before it."""
+        now = utcnow()
         job = Job(
             dedupe_key=dedupe_key[:200],
             team_id=team_id,
@@ -59,15 +87,38 @@ class JobStore:
             status=QUEUED,
             attempts=0,
             lease_token=0,
+            created_at=now,
+            updated_at=now,
         )
-        try:
-            # urgent: Slack waits for this write before it sees the acknowledgement.
-            async with self.db.transaction(urgent=True) as session:
-                await self._person_order(session, team_id, user_id)
-                session.add(job)
-        except IntegrityError:
+        job_id = await self._intake.submit(job)
+        if job_id is None:
             return None
+        job.id = job_id
         return job
+
+    async def _insert(self, jobs: list[Job]) -> list[int | None]:
+        """One transaction for the batch; a key met twice (or already stored) is None."""
+        first: dict[str, Job] = {}
+        for job in jobs:
+            first.setdefault(job.dedupe_key, job)
+        rows = [
+            {column: getattr(job, column) for column in JOB_INSERT_COLUMNS}
+            for job in first.values()
+        ]
+        stmt = (
+            insert(self.db, Job)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=[Job.dedupe_key])
+            .returning(Job.id, Job.dedupe_key)
+        )
+        # urgent: acknowledgements wait for it, so it goes before turn bookkeeping.
+        async with self.db.transaction(urgent=True) as session:
+            for team_id, user_id in sorted({(job.team_id, job.user_id) for job in jobs}):
+                await self._person_order(session, team_id, user_id)
+            stored = {key: job_id for job_id, key in (await session.execute(stmt)).all()}
+        return [
+            stored.get(job.dedupe_key) if first[job.dedupe_key] is job else None for job in jobs
+        ]
 
     async def claim_next(self, team_id: str, user_id: str) -> Job | None:
         """Claim the person's oldest unfinished job, if nobody holds a live lease on it.
@@ -87,6 +138,8 @@ class JobStore:
             )
             if head is None or (head.status == RUNNING and not _expired(head.lease_until, now)):
                 return None
+            counted = self.max_attempts is not None and head.attempts < self.max_attempts
+            values: dict[str, Any] = {"attempts": head.attempts + 1} if counted else {}
             result = await session.execute(
                 update(Job)
                 .where(Job.id == head.id, Job.lease_token == head.lease_token)
@@ -95,6 +148,7 @@ class JobStore:
                     owner=self.instance_id,
                     lease_until=now + timedelta(seconds=self.lease_s),
                     lease_token=head.lease_token + 1,
+                    **values,
                 )
                 # `head` keeps its status: whether this claim is a takeover.
                 .execution_options(synchronize_session=False)
@@ -102,6 +156,8 @@ class JobStore:
             if (result.rowcount or 0) != 1:
                 return None
         head.owner, head.lease_token = self.instance_id, head.lease_token + 1
+        # `attempts` stays the count before this claim until start(), as without counting.
+        head.attempt_counted = counted  # type: ignore[attr-defined]
         return head
 
     async def claimable_people(self) -> list[tuple[str, str]]:
@@ -125,6 +181,8 @@ class JobStore:
 
     async def start(self, job: Job) -> None:
         job.attempts += 1
+        if getattr(job, "attempt_counted", False):
+            return  # the claim wrote it
         await self._write(job, attempts=job.attempts)
 
     async def save_progress(self, job: Job, **progress: Any) -> None:

@@ -3,7 +3,8 @@ import asyncio
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from commander.jobs import JobRunner, JobStore, ThreadFollower
 from commander.leases import LeaseLost
@@ -48,6 +49,36 @@ async def test_enqueue_is_idempotent(db: Database) -> None:
     first = await jobs.enqueue("k1", "T", "U", "message", {"a": 1})
     again = await jobs.enqueue("k1", "T", "U", "message", {"a": 2})
     assert first is not None and again is None
+
+
+async def test_a_burst_of_enqueues_is_committed_together_in_arrival_order(db: Database) -> None:
+    jobs = JobStore(db)
+    commits: list[int] = []
+    event.listen(db.write_engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    arrivals = [(f"k{n}", f"U{n % 5}") for n in range(50)] + [("k7", "U2"), ("k7", "U2")]
+    stored = await asyncio.gather(
+        *(jobs.enqueue(key, "T", user, "message", {"key": key}) for key, user in arrivals)
+    )
+    assert [job is not None for job in stored] == [True] * 50 + [False, False]
+    assert len(commits) == 1  # all 52 arrived before the first write began
+    for user in {user for _, user in arrivals}:
+        mine = [job for job in stored[:50] if job is not None and job.user_id == user]
+        assert [job.id for job in mine] == sorted(job.id for job in mine)
+    async with db.session() as session:
+        rows = (await session.scalars(select(Job).order_by(Job.id))).all()
+    assert [row.dedupe_key for row in rows] == [key for key, _ in arrivals[:50]]
+
+
+async def test_one_bad_message_in_a_burst_does_not_refuse_the_others(db: Database) -> None:
+    jobs = JobStore(db)
+    good = [jobs.enqueue(f"g{n}", "T", "U", "message", {"n": n}) for n in range(3)]
+    bad = jobs.enqueue("bad", "T", "U", "message", {"not json": {1, 2}})
+    results = await asyncio.gather(*good[:2], bad, good[2], return_exceptions=True)
+    assert isinstance(results[2], SQLAlchemyError)
+    assert all(isinstance(job, Job) for job in (results[0], results[1], results[3]))
+    async with db.session() as session:
+        keys = (await session.scalars(select(Job.dedupe_key).order_by(Job.id))).all()
+    assert keys == ["g0", "g1", "g2"]
 
 
 async def test_runner_keeps_per_user_order_and_runs_users_in_parallel(db: Database) -> None:
@@ -132,3 +163,23 @@ async def test_purge_forgets_only_old_finished_jobs(db: Database) -> None:
     assert await jobs.purge(timedelta(days=3)) == 0
     assert await jobs.purge(timedelta(seconds=-1)) == 1
     assert (await jobs.claim_next("T", "U")).dedupe_key == "queued"
+
+
+async def test_a_counting_claim_records_the_attempt_it_starts_up_to_the_maximum(
+    db: Database,
+) -> None:
+    jobs = JobStore(db, lease_s=0, max_attempts=2)  # leases expire at once: claims retake
+    await jobs.enqueue("k", "T", "U", "m", {})
+
+    async def stored_attempts() -> int:
+        async with db.session() as session:
+            return (await session.scalars(select(Job.attempts))).one()
+
+    seen = []
+    for _ in range(3):
+        job = await jobs.claim_next("T", "U")
+        seen.append((job.attempts, await stored_attempts()))
+        if job.attempts < 2:
+            await jobs.start(job)  # no write of its own: the claim counted it
+            assert job.attempts == await stored_attempts()
+    assert seen == [(0, 1), (1, 2), (2, 2)]  # the third claim finds it exhausted
