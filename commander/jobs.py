@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from commander.leases import DEFAULT_LEASE_S, LeaseKeeper, LeaseLost
@@ -36,6 +37,7 @@ UNFINISHED = (QUEUED, RUNNING)
 FINISHED = (DONE, FAILED)
 WAKE_CHANNEL = "commander_jobs"
 SWEEP_LIMIT = 500
+JOBS = Job.__table__
 JOB_INSERT_COLUMNS = (
     "dedupe_key",
     "team_id",
@@ -112,10 +114,10 @@ class JobStore:
             .returning(Job.id, Job.dedupe_key)
         )
         # urgent: acknowledgements wait for it, so it goes before turn bookkeeping.
-        async with self.db.transaction(urgent=True) as session:
+        async with self.db.write(urgent=True) as conn:
             for team_id, user_id in sorted({(job.team_id, job.user_id) for job in jobs}):
-                await self._person_order(session, team_id, user_id)
-            stored = {key: job_id for job_id, key in (await session.execute(stmt)).all()}
+                await self._person_order(conn, team_id, user_id)
+            stored = {key: job_id for job_id, key in (await conn.execute(stmt)).all()}
         return [
             stored.get(job.dedupe_key) if first[job.dedupe_key] is job else None for job in jobs
         ]
@@ -127,32 +129,34 @@ class JobStore:
         from an instance whose lease expired. Its `owner` and `lease_token` are this
         claim's, and every later write names them."""
         now = utcnow()
-        async with self.db.transaction() as session:
-            await self._person_order(session, team_id, user_id)
-            head = await session.scalar(
-                select(Job)
-                .where(Job.team_id == team_id, Job.user_id == user_id)
-                .where(Job.status.in_(UNFINISHED))
-                .order_by(Job.id)
-                .limit(1)
-            )
+        async with self.db.write() as conn:
+            await self._person_order(conn, team_id, user_id)
+            row = (
+                await conn.execute(
+                    select(JOBS)
+                    .where(JOBS.c.team_id == team_id, JOBS.c.user_id == user_id)
+                    .where(JOBS.c.status.in_(UNFINISHED))
+                    .order_by(JOBS.c.id)
+                    .limit(1)
+                )
+            ).first()
+            head = None if row is None else Job(**row._mapping)
             if head is None or (head.status == RUNNING and not _expired(head.lease_until, now)):
                 return None
             counted = self.max_attempts is not None and head.attempts < self.max_attempts
             values: dict[str, Any] = {"attempts": head.attempts + 1} if counted else {}
-            result = await session.execute(
-                update(Job)
-                .where(Job.id == head.id, Job.lease_token == head.lease_token)
+            result = await conn.execute(
+                update(JOBS)
+                .where(JOBS.c.id == head.id, JOBS.c.lease_token == head.lease_token)
                 .values(
                     status=RUNNING,
                     owner=self.instance_id,
                     lease_until=now + timedelta(seconds=self.lease_s),
                     lease_token=head.lease_token + 1,
+                    updated_at=now,
                     **values,
                 )
-                # `head` keeps its status: whether this claim is a takeover.
-                .execution_options(synchronize_session=False)
-            )
+            )  # `head` keeps its status: whether this claim is a takeover
             if (result.rowcount or 0) != 1:
                 return None
         head.owner, head.lease_token = self.instance_id, head.lease_token + 1
@@ -211,11 +215,11 @@ class JobStore:
         await self.notify(job.team_id, job.user_id)
 
     async def _write(self, job: Job, **values: Any) -> None:
-        async with self.db.transaction() as session:
-            result = await session.execute(
-                update(Job)
-                .where(Job.id == job.id, Job.owner == job.owner)
-                .where(Job.lease_token == job.lease_token, Job.status == RUNNING)
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(JOBS)
+                .where(JOBS.c.id == job.id, JOBS.c.owner == job.owner)
+                .where(JOBS.c.lease_token == job.lease_token, JOBS.c.status == RUNNING)
                 .values(**values)
             )
         if (result.rowcount or 0) != 1:
@@ -234,8 +238,8 @@ class JobStore:
         if self.db.is_sqlite:
             return
         try:
-            async with self.db.transaction() as session:
-                await session.execute(
+            async with self.db.write() as conn:
+                await conn.execute(
                     text("SELECT pg_notify(:channel, :person)"),
                     {"channel": WAKE_CHANNEL, "person": f"{team_id}\t{user_id}"},
                 )
@@ -271,12 +275,12 @@ class JobStore:
             )
         return result.rowcount or 0
 
-    async def _person_order(self, session: Any, team_id: str, user_id: str) -> None:
+    async def _person_order(self, conn: AsyncConnection, team_id: str, user_id: str) -> None:
         """On PostgreSQL, a person's enqueues and claims take turns (a transaction lock on
         the person), so ids follow arrival and a claim never skips a job being stored.
         SQLite writers hold the whole file, which gives the same order."""
         if not self.db.is_sqlite:
-            await session.execute(
+            await conn.execute(
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:person, 0))"),
                 {"person": f"jobs\t{team_id}\t{user_id}"},
             )
@@ -445,13 +449,21 @@ class ThreadFollower:
             .values(team_id=team_id, channel=channel, thread_ts=thread_ts, created_at=utcnow())
             .on_conflict_do_nothing()
         )
-        async with self.db.transaction() as session:
-            result = await session.execute(stmt)
+        async with self.db.write() as conn:
+            result = await conn.execute(stmt)
         return (result.rowcount or 0) == 1
 
     async def follows(self, team_id: str, channel: str, thread_ts: str) -> bool:
-        async with self.db.session() as session:
-            return await session.get(FollowedThread, (team_id, channel, thread_ts)) is not None
+        followed = FollowedThread.__table__.c
+        async with self.db.read() as conn:
+            row = await conn.execute(
+                select(followed.team_id).where(
+                    followed.team_id == team_id,
+                    followed.channel == channel,
+                    followed.thread_ts == thread_ts,
+                )
+            )
+            return row.first() is not None
 
 
 def _expired(lease_until: datetime | None, now: datetime) -> bool:

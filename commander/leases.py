@@ -124,8 +124,8 @@ class PersonLocks:
             await asyncio.shield(self._release(team_id, user_id, holder))
 
     async def busy(self, team_id: str, user_id: str) -> bool:
-        async with self.db.session() as session:
-            until = await session.scalar(
+        async with self.db.read() as conn:
+            until = await conn.scalar(
                 select(PersonLock.lease_until).where(
                     PersonLock.team_id == team_id, PersonLock.user_id == user_id
                 )
@@ -159,14 +159,14 @@ class PersonLocks:
             set_={"holder": stmt.excluded.holder, "lease_until": stmt.excluded.lease_until},
             where=PersonLock.lease_until < now,
         )
-        async with self.db.transaction() as session:
-            result = await session.execute(stmt)
+        async with self.db.write() as conn:
+            result = await conn.execute(stmt)
         return (result.rowcount or 0) == 1
 
     async def _renew(self, team_id: str, user_id: str, holder: str) -> bool:
         until = utcnow() + timedelta(seconds=self.lease_s)
-        async with self.db.transaction() as session:
-            result = await session.execute(
+        async with self.db.write() as conn:
+            result = await conn.execute(
                 PersonLock.__table__.update()
                 .where(PersonLock.team_id == team_id, PersonLock.user_id == user_id)
                 .where(PersonLock.holder == holder)
@@ -176,8 +176,8 @@ class PersonLocks:
 
     async def _release(self, team_id: str, user_id: str, holder: str) -> None:
         try:
-            async with self.db.transaction() as session:
-                await session.execute(
+            async with self.db.write() as conn:
+                await conn.execute(
                     delete(PersonLock).where(
                         PersonLock.team_id == team_id,
                         PersonLock.user_id == user_id,

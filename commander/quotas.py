@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 
 from commander.errors import CommanderError
 from commander.settings import Limits, MiB
@@ -35,10 +35,10 @@ class Quotas:
         """Count one turn, or refuse it when the last minute already had the maximum."""
         now = self.clock()
         owner = (TurnRecord.team_id == team_id, TurnRecord.user_id == user_id)
-        async with self.db.transaction() as session:
-            await session.execute(delete(TurnRecord).where(*owner, TurnRecord.at <= now - WINDOW))
+        async with self.db.write() as conn:
+            await conn.execute(delete(TurnRecord).where(*owner, TurnRecord.at <= now - WINDOW))
             recent = (
-                await session.scalars(select(TurnRecord.at).where(*owner).order_by(TurnRecord.at))
+                await conn.scalars(select(TurnRecord.at).where(*owner).order_by(TurnRecord.at))
             ).all()
             if len(recent) >= self.limits.turns_per_minute:
                 wait = int((aware(recent[0]) + WINDOW - now).total_seconds()) + 1
@@ -46,7 +46,7 @@ class Quotas:
                     f"You've sent {self.limits.turns_per_minute} messages in the last minute. "
                     f"Please wait about {wait} s and ask again."
                 )
-            session.add(TurnRecord(team_id=team_id, user_id=user_id, at=now))
+            await conn.execute(insert(TurnRecord).values(team_id=team_id, user_id=user_id, at=now))
 
     async def check_file(self, team_id: str, user_id: str, size_hint: int | None) -> None:
         files_today, stored = await self._usage(team_id, user_id)

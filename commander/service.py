@@ -505,8 +505,8 @@ class Commander:
             )
 
     async def _save_thread(self, assistant_id: int, thread: ThreadState) -> None:
-        async with self.db.transaction() as session:
-            await session.execute(
+        async with self.db.write() as conn:
+            await conn.execute(
                 update(Assistant)
                 .where(Assistant.id == assistant_id)
                 .values(last_response_id=thread.last_response_id, last_item_id=thread.cursor)

@@ -150,12 +150,12 @@ class UsageBook:
             index_elements=list(key),
             set_={name: table.c[name] + stmt.excluded[name] for name in counts},
         )
-        async with self.db.transaction() as session:
-            await session.execute(stmt)
+        async with self.db.write() as conn:
+            await conn.execute(stmt)
 
     async def totals(self, *where: Any) -> Totals:
-        async with self.db.session() as session:
-            row = (await session.execute(select(*SUMS).where(*where))).one()
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(*SUMS).where(*where))).one()
         return Totals(*(int(v) for v in row))
 
     async def person_today(self, scope: str, user_id: str) -> Totals:

@@ -184,6 +184,24 @@ class Database:
         async with self._write_lock.hold(urgent=urgent), self._write_sessions.begin() as session:
             yield session
 
+    @asynccontextmanager
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on a bare connection, for Core statements on hot paths:
+        about a third cheaper than a session (no unit of work, no identity map).
+        Queues like `transaction()`."""
+        if self._write_lock is None:
+            async with self.write_engine.begin() as conn:
+                yield conn
+            return
+        async with self._write_lock.hold(urgent=urgent), self.write_engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A bare connection for Core reads on hot paths."""
+        async with self.engine.connect() as conn:
+            yield conn
+
     async def close(self) -> None:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
