@@ -63,36 +63,31 @@ class Answers:
 
     async def start(self, key: AnswerKey, assistant_name: str, model: str) -> str:
         answer_id = new_id()
-        async with self.db.write() as conn:
-            await conn.execute(
-                insert(self.db, Answer).values(
-                    id=answer_id,
-                    workspace=key.workspace,
-                    team_id=key.team_id,
-                    user_id=key.user_id,
-                    channel=key.channel,
-                    thread_ts=key.thread_ts,
-                    assistant_name=assistant_name[:80],
-                    model=model[:100],
-                    status=STREAMING,
-                )
+        await self.db.execute(
+            insert(self.db, Answer).values(
+                id=answer_id,
+                workspace=key.workspace,
+                team_id=key.team_id,
+                user_id=key.user_id,
+                channel=key.channel,
+                thread_ts=key.thread_ts,
+                assistant_name=assistant_name[:80],
+                model=model[:100],
+                status=STREAMING,
             )
+        )
         return answer_id
 
     async def finish(self, answer_id: str, status: str, response_id: str | None) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(Answer)
-                .where(Answer.id == answer_id)
-                .values(status=status, response_id=response_id)
-            )
+        await self.db.execute(
+            update(Answer)
+            .where(Answer.id == answer_id)
+            .values(status=status, response_id=response_id)
+        )
 
     async def stop_requested(self, answer_id: str) -> bool:
-        async with self.db.read() as conn:
-            rows = await conn.execute(
-                select(Answer.stop_requested_at).where(Answer.id == answer_id)
-            )
-            return rows.scalar_one_or_none() is not None
+        rows = await self.db.rows(select(Answer.stop_requested_at).where(Answer.id == answer_id))
+        return bool(rows) and rows[0][0] is not None
 
     async def request_stop(self, key: AnswerKey, *, any_thread: bool = False) -> str | None:
         """ "stopping" when the author's answer streams in this thread, "not_yours" when

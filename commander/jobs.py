@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from commander.leases import DEFAULT_LEASE_S, LeaseKeeper, LeaseLost
@@ -113,11 +113,15 @@ class JobStore:
             .on_conflict_do_nothing(index_elements=[Job.dedupe_key])
             .returning(Job.id, Job.dedupe_key)
         )
+        people = sorted({(job.team_id, job.user_id) for job in jobs})
+
+        def store(conn: Connection) -> dict[str, int]:
+            for team_id, user_id in people:
+                self._person_order(conn, team_id, user_id)
+            return {key: job_id for job_id, key in conn.execute(stmt).all()}
+
         # urgent: acknowledgements wait for it, so it goes before turn bookkeeping.
-        async with self.db.write(urgent=True) as conn:
-            for team_id, user_id in sorted({(job.team_id, job.user_id) for job in jobs}):
-                await self._person_order(conn, team_id, user_id)
-            stored = {key: job_id for job_id, key in (await conn.execute(stmt)).all()}
+        stored = await self.db.run_write(store, urgent=True)
         return [
             stored.get(job.dedupe_key) if first[job.dedupe_key] is job else None for job in jobs
         ]
@@ -129,23 +133,22 @@ class JobStore:
         from an instance whose lease expired. Its `owner` and `lease_token` are this
         claim's, and every later write names them."""
         now = utcnow()
-        async with self.db.write() as conn:
-            await self._person_order(conn, team_id, user_id)
-            row = (
-                await conn.execute(
-                    select(JOBS)
-                    .where(JOBS.c.team_id == team_id, JOBS.c.user_id == user_id)
-                    .where(JOBS.c.status.in_(UNFINISHED))
-                    .order_by(JOBS.c.id)
-                    .limit(1)
-                )
+
+        def claim(conn: Connection) -> tuple[Job, bool] | None:
+            self._person_order(conn, team_id, user_id)
+            row = conn.execute(
+                select(JOBS)
+                .where(JOBS.c.team_id == team_id, JOBS.c.user_id == user_id)
+                .where(JOBS.c.status.in_(UNFINISHED))
+                .order_by(JOBS.c.id)
+                .limit(1)
             ).first()
             head = None if row is None else Job(**row._mapping)
             if head is None or (head.status == RUNNING and not _expired(head.lease_until, now)):
                 return None
             counted = self.max_attempts is not None and head.attempts < self.max_attempts
             values: dict[str, Any] = {"attempts": head.attempts + 1} if counted else {}
-            result = await conn.execute(
+            result = conn.execute(
                 update(JOBS)
                 .where(JOBS.c.id == head.id, JOBS.c.lease_token == head.lease_token)
                 .values(
@@ -157,8 +160,12 @@ class JobStore:
                     **values,
                 )
             )  # `head` keeps its status: whether this claim is a takeover
-            if (result.rowcount or 0) != 1:
-                return None
+            return (head, counted) if result.rowcount == 1 else None
+
+        claimed = await self.db.run_write(claim)
+        if claimed is None:
+            return None
+        head, counted = claimed
         head.owner, head.lease_token = self.instance_id, head.lease_token + 1
         # `attempts` stays the count before this claim until start(), as without counting.
         head.attempt_counted = counted  # type: ignore[attr-defined]
@@ -215,14 +222,13 @@ class JobStore:
         await self.notify(job.team_id, job.user_id)
 
     async def _write(self, job: Job, **values: Any) -> None:
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                update(JOBS)
-                .where(JOBS.c.id == job.id, JOBS.c.owner == job.owner)
-                .where(JOBS.c.lease_token == job.lease_token, JOBS.c.status == RUNNING)
-                .values(**values)
-            )
-        if (result.rowcount or 0) != 1:
+        written = await self.db.execute(
+            update(JOBS)
+            .where(JOBS.c.id == job.id, JOBS.c.owner == job.owner)
+            .where(JOBS.c.lease_token == job.lease_token, JOBS.c.status == RUNNING)
+            .values(**values)
+        )
+        if written != 1:
             raise LeaseLost(f"job {job.id}")
 
     async def streams_in_use(self, *, exclude_job: int) -> set[str]:
@@ -238,11 +244,11 @@ class JobStore:
         if self.db.is_sqlite:
             return
         try:
-            async with self.db.write() as conn:
-                await conn.execute(
-                    text("SELECT pg_notify(:channel, :person)"),
-                    {"channel": WAKE_CHANNEL, "person": f"{team_id}\t{user_id}"},
+            await self.db.execute(
+                text("SELECT pg_notify(:channel, :person)").bindparams(
+                    channel=WAKE_CHANNEL, person=f"{team_id}\t{user_id}"
                 )
+            )
         except SQLAlchemyError as exc:  # the others' polling finds the work anyway
             log.warning("could not notify other instances (%s)", type(exc).__name__)
 
@@ -275,12 +281,12 @@ class JobStore:
             )
         return result.rowcount or 0
 
-    async def _person_order(self, conn: AsyncConnection, team_id: str, user_id: str) -> None:
+    def _person_order(self, conn: Connection, team_id: str, user_id: str) -> None:
         """On PostgreSQL, a person's enqueues and claims take turns (a transaction lock on
         the person), so ids follow arrival and a claim never skips a job being stored.
         SQLite writers hold the whole file, which gives the same order."""
         if not self.db.is_sqlite:
-            await conn.execute(
+            conn.execute(
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:person, 0))"),
                 {"person": f"jobs\t{team_id}\t{user_id}"},
             )
@@ -449,21 +455,18 @@ class ThreadFollower:
             .values(team_id=team_id, channel=channel, thread_ts=thread_ts, created_at=utcnow())
             .on_conflict_do_nothing()
         )
-        async with self.db.write() as conn:
-            result = await conn.execute(stmt)
-        return (result.rowcount or 0) == 1
+        return await self.db.execute(stmt) == 1
 
     async def follows(self, team_id: str, channel: str, thread_ts: str) -> bool:
         followed = FollowedThread.__table__.c
-        async with self.db.read() as conn:
-            row = await conn.execute(
-                select(followed.team_id).where(
-                    followed.team_id == team_id,
-                    followed.channel == channel,
-                    followed.thread_ts == thread_ts,
-                )
+        rows = await self.db.rows(
+            select(followed.team_id).where(
+                followed.team_id == team_id,
+                followed.channel == channel,
+                followed.thread_ts == thread_ts,
             )
-            return row.first() is not None
+        )
+        return bool(rows)
 
 
 def _expired(lease_until: datetime | None, now: datetime) -> bool:

@@ -124,12 +124,12 @@ class PersonLocks:
             await asyncio.shield(self._release(team_id, user_id, holder))
 
     async def busy(self, team_id: str, user_id: str) -> bool:
-        async with self.db.read() as conn:
-            until = await conn.scalar(
-                select(PersonLock.lease_until).where(
-                    PersonLock.team_id == team_id, PersonLock.user_id == user_id
-                )
+        rows = await self.db.rows(
+            select(PersonLock.lease_until).where(
+                PersonLock.team_id == team_id, PersonLock.user_id == user_id
             )
+        )
+        until = rows[0][0] if rows else None
         return until is not None and aware(until) > utcnow()
 
     async def _acquire(self, team_id: str, user_id: str, holder: str, wait_s: float) -> None:
@@ -159,31 +159,27 @@ class PersonLocks:
             set_={"holder": stmt.excluded.holder, "lease_until": stmt.excluded.lease_until},
             where=PersonLock.lease_until < now,
         )
-        async with self.db.write() as conn:
-            result = await conn.execute(stmt)
-        return (result.rowcount or 0) == 1
+        return await self.db.execute(stmt) == 1
 
     async def _renew(self, team_id: str, user_id: str, holder: str) -> bool:
         until = utcnow() + timedelta(seconds=self.lease_s)
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                PersonLock.__table__.update()
-                .where(PersonLock.team_id == team_id, PersonLock.user_id == user_id)
-                .where(PersonLock.holder == holder)
-                .values(lease_until=until)
-            )
-        return (result.rowcount or 0) == 1
+        renewed = await self.db.execute(
+            PersonLock.__table__.update()
+            .where(PersonLock.team_id == team_id, PersonLock.user_id == user_id)
+            .where(PersonLock.holder == holder)
+            .values(lease_until=until)
+        )
+        return renewed == 1
 
     async def _release(self, team_id: str, user_id: str, holder: str) -> None:
         try:
-            async with self.db.write() as conn:
-                await conn.execute(
-                    delete(PersonLock).where(
-                        PersonLock.team_id == team_id,
-                        PersonLock.user_id == user_id,
-                        PersonLock.holder == holder,
-                    )
+            await self.db.execute(
+                delete(PersonLock).where(
+                    PersonLock.team_id == team_id,
+                    PersonLock.user_id == user_id,
+                    PersonLock.holder == holder,
                 )
+            )
         except SQLAlchemyError as exc:  # the lease then simply expires
             log.warning("could not release the lock of %s/%s (%s)", team_id, user_id, exc)
         released = self._released.pop((team_id, user_id), None)

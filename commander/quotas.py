@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.engine import Connection
 
 from commander.errors import CommanderError
 from commander.settings import Limits, MiB
@@ -35,18 +36,19 @@ class Quotas:
         """Count one turn, or refuse it when the last minute already had the maximum."""
         now = self.clock()
         owner = (TurnRecord.team_id == team_id, TurnRecord.user_id == user_id)
-        async with self.db.write() as conn:
-            await conn.execute(delete(TurnRecord).where(*owner, TurnRecord.at <= now - WINDOW))
-            recent = (
-                await conn.scalars(select(TurnRecord.at).where(*owner).order_by(TurnRecord.at))
-            ).all()
+
+        def count(conn: Connection) -> None:
+            conn.execute(delete(TurnRecord).where(*owner, TurnRecord.at <= now - WINDOW))
+            recent = conn.scalars(select(TurnRecord.at).where(*owner).order_by(TurnRecord.at)).all()
             if len(recent) >= self.limits.turns_per_minute:
                 wait = int((aware(recent[0]) + WINDOW - now).total_seconds()) + 1
                 raise LimitReached(
                     f"You've sent {self.limits.turns_per_minute} messages in the last minute. "
                     f"Please wait about {wait} s and ask again."
                 )
-            await conn.execute(insert(TurnRecord).values(team_id=team_id, user_id=user_id, at=now))
+            conn.execute(insert(TurnRecord).values(team_id=team_id, user_id=user_id, at=now))
+
+        await self.db.run_write(count)
 
     async def check_file(self, team_id: str, user_id: str, size_hint: int | None) -> None:
         files_today, stored = await self._usage(team_id, user_id)

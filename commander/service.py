@@ -10,8 +10,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Select, delete, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from commander.backend import CONVERSATION, ModelBackend
 from commander.errors import (
@@ -123,8 +125,22 @@ class Commander:
     # --- reading ------------------------------------------------------------------
 
     async def get(self, team_id: str, user_id: str) -> Assistant | None:
-        async with self.db.session() as session:
-            return await self._assistant(session, team_id, user_id)
+        assistant, _files = await self._read_owned(team_id, user_id, with_files=False)
+        return assistant
+
+    async def _read_owned(
+        self, team_id: str, user_id: str, *, with_files: bool
+    ) -> tuple[Assistant | None, list[StoredFile]]:
+        """The person's assistant (and files), read in one hop (see Database.run_read)."""
+
+        def read(conn: Connection) -> tuple[Assistant | None, list[StoredFile]]:
+            with Session(conn) as session:  # closing detaches the rows, loaded
+                assistant = session.scalars(_assistant_query(team_id, user_id)).one_or_none()
+                if assistant is None or not with_files:
+                    return assistant, []
+                return assistant, list(session.scalars(_files_query(team_id, user_id)))
+
+        return await self.db.run_read(read)
 
     async def require(self, team_id: str, user_id: str) -> Assistant:
         assistant = await self.get(team_id, user_id)
@@ -441,9 +457,9 @@ class Commander:
         async with self.locks.hold(team_id, user_id):
             # Counted under the person's lock, so instances cannot both take the last turn.
             await self.quotas.take_turn(team_id, user_id)
-            assistant = await self.require(team_id, user_id)
-            async with self.db.session() as session:
-                files = await self._files(session, team_id, user_id)
+            assistant, files = await self._read_owned(team_id, user_id, with_files=True)
+            if assistant is None:
+                raise NoAssistant()
             emails: list[EmailPending] = []
             thread = ThreadState(
                 assistant.thread_strategy,
@@ -505,12 +521,11 @@ class Commander:
             )
 
     async def _save_thread(self, assistant_id: int, thread: ThreadState) -> None:
-        async with self.db.write() as conn:
-            await conn.execute(
-                update(Assistant)
-                .where(Assistant.id == assistant_id)
-                .values(last_response_id=thread.last_response_id, last_item_id=thread.cursor)
-            )
+        await self.db.execute(
+            update(Assistant)
+            .where(Assistant.id == assistant_id)
+            .values(last_response_id=thread.last_response_id, last_item_id=thread.cursor)
+        )
 
     def _function_names(self, assistant: Assistant) -> list[str]:
         names = [n for n in self.functions.names() if n != SEND_EMAIL]
@@ -636,18 +651,12 @@ class Commander:
 
     @staticmethod
     async def _assistant(session: Any, team_id: str, user_id: str) -> Assistant | None:
-        rows = await session.execute(
-            select(Assistant).where(Assistant.team_id == team_id, Assistant.user_id == user_id)
-        )
+        rows = await session.execute(_assistant_query(team_id, user_id))
         return rows.scalar_one_or_none()
 
     @staticmethod
     async def _files(session: Any, team_id: str, user_id: str) -> list[StoredFile]:
-        rows = await session.execute(
-            select(StoredFile)
-            .where(StoredFile.team_id == team_id, StoredFile.user_id == user_id)
-            .order_by(StoredFile.id)
-        )
+        rows = await session.execute(_files_query(team_id, user_id))
         return list(rows.scalars().all())
 
     @staticmethod
@@ -678,3 +687,15 @@ def thread_label(assistant: Assistant) -> str:
     if assistant.thread_strategy == CONVERSATION:
         return f"conversation {assistant.conversation_id}"
     return "chained responses (this endpoint has no Conversations API)"
+
+
+def _assistant_query(team_id: str, user_id: str) -> Select[tuple[Assistant]]:
+    return select(Assistant).where(Assistant.team_id == team_id, Assistant.user_id == user_id)
+
+
+def _files_query(team_id: str, user_id: str) -> Select[tuple[StoredFile]]:
+    return (
+        select(StoredFile)
+        .where(StoredFile.team_id == team_id, StoredFile.user_id == user_id)
+        .order_by(StoredFile.id)
+    )

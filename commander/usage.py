@@ -150,12 +150,10 @@ class UsageBook:
             index_elements=list(key),
             set_={name: table.c[name] + stmt.excluded[name] for name in counts},
         )
-        async with self.db.write() as conn:
-            await conn.execute(stmt)
+        await self.db.execute(stmt)
 
     async def totals(self, *where: Any) -> Totals:
-        async with self.db.read() as conn:
-            row = (await conn.execute(select(*SUMS).where(*where))).one()
+        (row,) = await self.db.rows(select(*SUMS).where(*where))
         return Totals(*(int(v) for v in row))
 
     async def person_today(self, scope: str, user_id: str) -> Totals:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
-from sqlalchemy.engine import URL, Connection
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Connection, Engine, Row
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -20,11 +21,14 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import SingletonThreadPool
+from sqlalchemy.sql import Executable
 
 from commander.errors import DatabaseUnavailable
 from commander.store.unavailable import explain
 from commander.store.urls import DEFAULT_POOL, DatabaseTarget, PoolOptions, database_target
 
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # pg_advisory_xact_lock key held while migrating, so that instances starting together on
 # one database upgrade it one after another ("commandr" in ASCII; any fixed bigint works).
@@ -95,6 +99,37 @@ class WriteLock:
         self._held = False
 
 
+class SQLiteThreads:
+    """Plain (sync) SQLite engines, each used from one thread of its own: a writer and a
+    reader. A whole transaction is one hop to its thread."""
+
+    def __init__(self, url: URL) -> None:
+        sync_url = url.set(drivername="sqlite")
+        self.write_engine = create_engine(sync_url, poolclass=SingletonThreadPool)
+        event.listen(self.write_engine, "connect", _sqlite_writer)
+        event.listen(self.write_engine, "begin", _begin_immediate)
+        self.read_engine = create_engine(sync_url, poolclass=SingletonThreadPool)
+        event.listen(self.read_engine, "connect", _sqlite_pragmas)
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
+
+    def write(self, op: Callable[[Connection], T]) -> T:
+        with self.write_engine.begin() as conn:
+            return op(conn)
+
+    def read(self, op: Callable[[Connection], T]) -> T:
+        with self.read_engine.connect() as conn:
+            try:
+                return op(conn)
+            finally:
+                conn.rollback()  # end the read transaction: WAL can then be checkpointed
+
+    def close(self) -> None:
+        for executor, engine in ((self.thread, self.write_engine), (self.reader, self.read_engine)):
+            executor.submit(engine.dispose).result()  # each connection closes in its thread
+            executor.shutdown()
+
+
 def _alembic_config(connection: Connection) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -128,6 +163,7 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock = WriteLock() if self.is_sqlite else None
+        self._writer = SQLiteThreads(self.target.url) if self.is_sqlite else None
 
     def _sqlite_file(self) -> URL:
         path = self.target.url.database
@@ -184,25 +220,45 @@ class Database:
         async with self._write_lock.hold(urgent=urgent), self._write_sessions.begin() as session:
             yield session
 
-    @asynccontextmanager
-    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
-        """A write transaction on a bare connection, for Core statements on hot paths:
-        about a third cheaper than a session (no unit of work, no identity map).
-        Queues like `transaction()`."""
-        if self._write_lock is None:
-            async with self.write_engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock.hold(urgent=urgent), self.write_engine.begin() as conn:
-            yield conn
+    async def run_write(self, op: Callable[[Connection], T], *, urgent: bool = False) -> T:
+        """Run `op` (Core statements on a sync connection) in one write transaction.
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A bare connection for Core reads on hot paths."""
-        async with self.engine.connect() as conn:
-            yield conn
+        The hot path's bookkeeping goes through here. On SQLite the whole transaction
+        runs in one hop to a dedicated writer thread on plain sqlite3, instead of a
+        thread round trip for each cursor call (aiosqlite): a few times cheaper. On
+        PostgreSQL it runs on the async engine (asyncpg) through `run_sync`."""
+        if self._writer is None:
+            async with self.write_engine.begin() as conn:
+                return await conn.run_sync(op)
+        assert self._write_lock is not None
+        async with self._write_lock.hold(urgent=urgent):
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer.thread, self._writer.write, op)
+
+    async def execute(self, stmt: Executable, *, urgent: bool = False) -> int:
+        """One write statement in a transaction of its own; the rows it matched."""
+        return await self.run_write(lambda conn: conn.execute(stmt).rowcount, urgent=urgent)
+
+    async def rows(self, stmt: Executable) -> list[Row[Any]]:
+        """The rows of one read statement."""
+        return await self.run_read(lambda conn: list(conn.execute(stmt).all()))
+
+    async def run_read(self, op: Callable[[Connection], T]) -> T:
+        """Run `op` on a read connection (SQLite: the reader thread)."""
+        if self._writer is None:
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(op)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer.reader, self._writer.read, op)
+
+    def write_engines(self) -> list[Engine]:
+        """Every engine that writes, for instrumentation (e.g. counting commits)."""
+        engines = [self.write_engine.sync_engine]
+        return engines if self._writer is None else [*engines, self._writer.write_engine]
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._writer.close)
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()

@@ -54,7 +54,8 @@ async def test_enqueue_is_idempotent(db: Database) -> None:
 async def test_a_burst_of_enqueues_is_committed_together_in_arrival_order(db: Database) -> None:
     jobs = JobStore(db)
     commits: list[int] = []
-    event.listen(db.write_engine.sync_engine, "commit", lambda _conn: commits.append(1))
+    for engine in db.write_engines():
+        event.listen(engine, "commit", lambda _conn: commits.append(1))
     arrivals = [(f"k{n}", f"U{n % 5}") for n in range(50)] + [("k7", "U2"), ("k7", "U2")]
     stored = await asyncio.gather(
         *(jobs.enqueue(key, "T", user, "message", {"key": key}) for key, user in arrivals)
