@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Update, case, func, select, update
 
 from commander.errors import InvalidInput
 from commander.store.answer_models import ANSWERED, STREAMING, Answer, FeedbackVote
@@ -79,7 +79,12 @@ class Answers:
         return answer_id
 
     async def finish(self, answer_id: str, status: str, response_id: str | None) -> None:
-        await self.db.execute(
+        await self.db.execute(self.finishing(answer_id, status, response_id))
+
+    @staticmethod
+    def finishing(answer_id: str, status: str, response_id: str | None) -> Update:
+        """The statement that ends the answer, for a caller that writes it with others."""
+        return (
             update(Answer)
             .where(Answer.id == answer_id)
             .values(status=status, response_id=response_id)

@@ -21,6 +21,7 @@ from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import Executable
 
 from commander.leases import DEFAULT_LEASE_S, LeaseKeeper, LeaseLost
 from commander.logs import job_context
@@ -38,6 +39,8 @@ FINISHED = (DONE, FAILED)
 WAKE_CHANNEL = "commander_jobs"
 SWEEP_LIMIT = 500
 JOBS = Job.__table__
+# Statements of a job's other bookkeeping, written in the transaction that finishes it.
+Closing = list[Executable]
 JOB_INSERT_COLUMNS = (
     "dedupe_key",
     "team_id",
@@ -200,14 +203,36 @@ class JobStore:
         job.progress = {**job.progress, **progress}
         await self._write(job, progress=job.progress)
 
-    async def finish(self, job: Job, *, error: str | None = None, **progress: Any) -> None:
-        """Done (or failed); `progress` is saved in the same write."""
+    async def finish(
+        self,
+        job: Job,
+        *,
+        error: str | None = None,
+        also: Closing | None = None,
+        **progress: Any,
+    ) -> None:
+        """Done (or failed); `progress` is saved in the same write.
+
+        `also`: statements of the job's other bookkeeping (e.g. its usage), written in the
+        same transaction, even when the job itself turns out to be another instance's
+        now (LeaseLost is raised after). The list is emptied once they are written."""
         job.status = FAILED if error else DONE
         values: dict[str, Any] = {"status": job.status, "error": error}
         if progress:
             job.progress = {**job.progress, **progress}
             values["progress"] = job.progress
-        await self._write(job, **values, owner=None, lease_until=None)
+        await self._write(job, **values, owner=None, lease_until=None, also=also)
+
+    async def write_apart(self, closing: Closing) -> None:
+        """Write a job's other end-of-job statements without it (e.g. its lease was lost)."""
+        statements = list(closing)
+
+        def write(conn: Connection) -> None:
+            for stmt in statements:
+                conn.execute(stmt)
+
+        await self.db.run_write(write)
+        del closing[: len(statements)]
 
     async def renew(self, job: Job) -> bool:
         try:
@@ -221,13 +246,23 @@ class JobStore:
         await self._write(job, lease_until=utcnow(), owner=None)
         await self.notify(job.team_id, job.user_id)
 
-    async def _write(self, job: Job, **values: Any) -> None:
-        written = await self.db.execute(
+    async def _write(self, job: Job, also: Closing | None = None, **values: Any) -> None:
+        fenced = (
             update(JOBS)
             .where(JOBS.c.id == job.id, JOBS.c.owner == job.owner)
             .where(JOBS.c.lease_token == job.lease_token, JOBS.c.status == RUNNING)
             .values(**values)
         )
+        others = list(also or ())
+
+        def write(conn: Connection) -> int:
+            for stmt in others:
+                conn.execute(stmt)
+            return conn.execute(fenced).rowcount
+
+        written = await self.db.run_write(write)
+        if also is not None:
+            del also[: len(others)]
         if written != 1:
             raise LeaseLost(f"job {job.id}")
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.sql import Executable
 
 from commander.errors import CommanderError, ConfigError
 from commander.events import ToolProgress, Usage
@@ -136,6 +137,12 @@ class UsageBook:
     async def record(
         self, scope: str, workspace: str, user_id: str, model: str, usage: TurnUsage
     ) -> None:
+        await self.db.execute(self.recording(scope, workspace, user_id, model, usage))
+
+    def recording(
+        self, scope: str, workspace: str, user_id: str, model: str, usage: TurnUsage
+    ) -> Executable:
+        """The statement that adds a turn's usage, for a caller that writes it with others."""
         counts = usage.counts()
         key = {
             "scope": scope,
@@ -150,7 +157,7 @@ class UsageBook:
             index_elements=list(key),
             set_={name: table.c[name] + stmt.excluded[name] for name in counts},
         )
-        await self.db.execute(stmt)
+        return stmt
 
     async def totals(self, *where: Any) -> Totals:
         (row,) = await self.db.rows(select(*SUMS).where(*where))

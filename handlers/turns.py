@@ -12,6 +12,7 @@ from typing import Any
 
 from slack_sdk.models.messages.chunk import MarkdownTextChunk
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from commander.attachments import InputsResult, input_kind
 from commander.errors import CommanderError
@@ -27,7 +28,7 @@ from commander.events import (
 )
 from commander.feedback import AnswerKey
 from commander.filetypes import route, safe_filename
-from commander.jobs import RUNNING
+from commander.jobs import RUNNING, Closing
 from commander.leases import LeaseLost
 from commander.service import AddFilesResult, Resume
 from commander.store.answer_models import ANSWERED, FAILED, STOPPED
@@ -99,26 +100,41 @@ class MessageJobs:
             await self.deps.jobs.finish(job, error="too many attempts")
             return
         await self.deps.jobs.start(job)
+        # The turn's own end (the answer's status, its usage) is written with the job's.
+        closing: Closing = []
         try:
-            await self._run(job, target)
+            await self._run_and_finish(job, target, closing)
+        finally:
+            if closing:  # not written with the job's end: its lease was lost, or shutdown
+                await self._write_apart(closing)
+
+    async def _run_and_finish(self, job: Job, target: Target, closing: Closing) -> None:
+        try:
+            await self._run(job, target, closing)
         except LeaseLost:
             raise  # another instance owns the job now: touch nothing
         except CommanderError as exc:
             await self._close_leftover_stream(job, target)
             await self._say(target, f":warning: {exc.user_message}")
-            await self.deps.jobs.finish(job, error=type(exc).__name__)
+            await self.deps.jobs.finish(job, error=type(exc).__name__, also=closing)
             return
         except Exception:
             ref = error_ref()
             log.exception("message job %s failed (ref %s)", job.id, ref)
             await self._close_leftover_stream(job, target)
             await self._say(target, f":warning: Something went wrong on my side (ref `{ref}`).")
-            await self.deps.jobs.finish(job, error=f"crash {ref}")
+            await self.deps.jobs.finish(job, error=f"crash {ref}", also=closing)
             return
         # `answered` in the same write as done: a takeover finds one or the other.
-        await self.deps.jobs.finish(job, answered=True, stream_ts=None)
+        await self.deps.jobs.finish(job, answered=True, stream_ts=None, also=closing)
 
-    async def _run(self, job: Job, target: Target) -> None:
+    async def _write_apart(self, closing: Closing) -> None:
+        try:
+            await self.deps.jobs.write_apart(closing)
+        except SQLAlchemyError as exc:
+            log.warning("could not record the end of a turn (%s)", type(exc).__name__)
+
+    async def _run(self, job: Job, target: Target, closing: Closing) -> None:
         payload = job.payload
         commander = self.deps.commander
         assistant = await commander.get(job.team_id, job.user_id)
@@ -130,18 +146,27 @@ class MessageJobs:
             await self.deps.usage.check(job.team_id, job.user_id)
         meter = TurnUsage()
         try:
-            await self._answer(job, target, assistant, meter)
+            await self._answer(job, target, assistant, meter, closing)
         finally:
             if self.deps.usage is not None and meter.counts() != TurnUsage().counts():
-                await self.deps.usage.record(
-                    job.team_id,
-                    str(payload.get("workspace") or job.team_id),
-                    job.user_id,
-                    assistant.model,
-                    meter,
+                closing.append(
+                    self.deps.usage.recording(
+                        job.team_id,
+                        str(payload.get("workspace") or job.team_id),
+                        job.user_id,
+                        assistant.model,
+                        meter,
+                    )
                 )
 
-    async def _answer(self, job: Job, target: Target, assistant: Any, meter: TurnUsage) -> None:
+    async def _answer(
+        self,
+        job: Job,
+        target: Target,
+        assistant: Any,
+        meter: TurnUsage,
+        closing: Closing,
+    ) -> None:
         payload = job.payload
         text = payload.get("text", "")
         inputs = InputsResult()
@@ -176,7 +201,7 @@ class MessageJobs:
             target.thread_ts,
         )
         meter.turns = 1
-        await self._turn(job, target, text, title, assistant, answer, inputs, meter)
+        await self._turn(job, target, text, title, assistant, answer, inputs, meter, closing)
 
     async def _add_files(self, job: Job, target: Target, inputs: InputsResult) -> list[str]:
         """Add the message's files once: a job resumed after a crash does not add them again.
@@ -213,6 +238,7 @@ class MessageJobs:
         key: AnswerKey,
         inputs: InputsResult,
         meter: TurnUsage,
+        closing: Closing,
     ) -> None:
         async def remember_stream(ts: str | None) -> None:
             await self.deps.jobs.save_progress(job, stream_ts=ts)
@@ -254,7 +280,9 @@ class MessageJobs:
                     await reply.finish(footer, feedback)
                 await reply.finish(answer_blocks.sources_footer(citations), feedback)
         finally:
-            await answers.finish(answer_id, str(outcome["status"]), outcome["response_id"])
+            closing.append(
+                answers.finishing(answer_id, str(outcome["status"]), outcome["response_id"])
+            )
 
     async def _resume_point(self, job: Job, cursor: str | None) -> Resume | None:
         """The thread's position before this job's turn, saved on its first attempt."""
