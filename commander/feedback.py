@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Update, case, func, select, update
+from sqlalchemy import Insert, Update, case, func, select, update
 
 from commander.errors import InvalidInput
 from commander.store.answer_models import ANSWERED, STREAMING, Answer, FeedbackVote
@@ -62,8 +62,15 @@ class Answers:
     # --- the answer's life ----------------------------------------------------------
 
     async def start(self, key: AnswerKey, assistant_name: str, model: str) -> str:
+        answer_id, opening = self.starting(key, assistant_name, model)
+        await self.db.execute(opening)
+        return answer_id
+
+    def starting(self, key: AnswerKey, assistant_name: str, model: str) -> tuple[str, Insert]:
+        """A new answer's id and the statement that records it, for a caller that writes
+        it with others."""
         answer_id = new_id()
-        await self.db.execute(
+        return answer_id, (
             insert(self.db, Answer).values(
                 id=answer_id,
                 workspace=key.workspace,
@@ -76,7 +83,6 @@ class Answers:
                 status=STREAMING,
             )
         )
-        return answer_id
 
     async def finish(self, answer_id: str, status: str, response_id: str | None) -> None:
         await self.db.execute(self.finishing(answer_id, status, response_id))

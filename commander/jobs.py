@@ -199,9 +199,10 @@ class JobStore:
             return  # the claim wrote it
         await self._write(job, attempts=job.attempts)
 
-    async def save_progress(self, job: Job, **progress: Any) -> None:
+    async def save_progress(self, job: Job, also: Closing | None = None, **progress: Any) -> None:
+        """`also`: other statements to write in the same transaction (see finish)."""
         job.progress = {**job.progress, **progress}
-        await self._write(job, progress=job.progress)
+        await self._write(job, progress=job.progress, also=also)
 
     async def finish(
         self,

@@ -250,7 +250,8 @@ class MessageJobs:
         status = StatusKeeper(self.client, target, enabled=bool(job.payload.get("is_dm")))
         citations: list[tuple[str, str]] = []
         outcome = {"status": ANSWERED, "response_id": None}
-        answer_id = await answers.start(key, assistant.name, assistant.model)
+        # Recorded with the turn's resume point, in one write.
+        answer_id, opening = answers.starting(key, assistant.name, assistant.model)
         feedback = [answer_blocks.feedback_block(answer_id)]
 
         async def show(event: Any) -> None:
@@ -267,7 +268,7 @@ class MessageJobs:
             async with status:
                 if title:
                     await status.set_title(title)
-                resume = await self._resume_point(job, assistant.last_item_id)
+                resume = await self._resume_point(job, assistant.last_item_id, [opening])
                 # Closed at once even when showing an event fails: the turn then saves
                 # where the thread stands and lets the user's next turn start.
                 events = self.deps.commander.ask(
@@ -284,11 +285,13 @@ class MessageJobs:
                 answers.finishing(answer_id, str(outcome["status"]), outcome["response_id"])
             )
 
-    async def _resume_point(self, job: Job, cursor: str | None) -> Resume | None:
-        """The thread's position before this job's turn, saved on its first attempt."""
+    async def _resume_point(self, job: Job, cursor: str | None, opening: Closing) -> Resume | None:
+        """The thread's position before this job's turn, saved on its first attempt
+        (with `opening`, the statements that start the turn's bookkeeping)."""
         if "cursor" in job.progress:
+            await self.deps.jobs.write_apart(opening)
             return Resume(job.progress["cursor"])
-        await self.deps.jobs.save_progress(job, cursor=cursor)
+        await self.deps.jobs.save_progress(job, also=opening, cursor=cursor)
         return None
 
     async def _show(
