@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import httpx2
 import openai
 
@@ -49,6 +50,7 @@ RECOVER_POLL_MAX_S = 2.0
 _TRANSPORT_ERRORS = (openai.APIError, httpx2.TransportError)
 # Failures before the request left this process: nothing can have reached the model.
 _UNSENT_ERRORS = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+_AIOHTTP_UNSENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 _TOOL_LABELS = {
     "file_search_call": "searching your files",
     "code_interpreter_call": "running code",
@@ -482,9 +484,18 @@ _BROKE_BEFORE_ANSWER = (
 
 
 def _never_sent(exc: BaseException) -> bool:
-    """True when the request failed before leaving this process (e.g. connection refused)."""
+    """True when the request failed before leaving this process (e.g. connection refused).
+
+    The aiohttp transport maps every aiohttp connection error to httpx2.ConnectTimeout, a
+    server that hung up mid-answer included: there its cause decides, and only a failure
+    to connect counts. Anything else may have reached the model and is never resent."""
     cause = exc if isinstance(exc, httpx2.TransportError) else exc.__cause__
-    return isinstance(cause, _UNSENT_ERRORS)
+    if not isinstance(cause, _UNSENT_ERRORS):
+        return False
+    origin = cause.__cause__
+    if isinstance(origin, aiohttp.ClientError | TimeoutError):
+        return isinstance(origin, _AIOHTTP_UNSENT)
+    return True
 
 
 def _item_progress(item: Any, *, done: bool) -> ToolProgress | None:

@@ -25,6 +25,7 @@ import pytest
 from aiohttp import web
 from openai import AsyncOpenAI
 
+from commander.backend import http_client
 from commander.runtime import build_commander, close_commander
 from commander.service import Commander
 from commander.settings import load_core_settings
@@ -146,9 +147,18 @@ def core_env(fake_openai: FakeOpenAI, database_url: str, **extra: str) -> dict[s
 
 def openai_client(fake: FakeOpenAI, timeout: float | None = None) -> AsyncOpenAI:
     """`timeout`: seconds for every request (None: the SDK's default)."""
+    # The bot's own transport (commander.backend.http_client), so faults hit what runs.
     if timeout is None:
-        return AsyncOpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=2)
-    return AsyncOpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=2, timeout=timeout)
+        return AsyncOpenAI(
+            base_url=fake.base_url, api_key=API_KEY, max_retries=2, http_client=http_client()
+        )
+    return AsyncOpenAI(
+        base_url=fake.base_url,
+        api_key=API_KEY,
+        max_retries=2,
+        timeout=timeout,
+        http_client=http_client(),
+    )
 
 
 @pytest.fixture
