@@ -119,8 +119,7 @@ class JobStore:
         people = sorted({(job.team_id, job.user_id) for job in jobs})
 
         def store(conn: Connection) -> dict[str, int]:
-            for team_id, user_id in people:
-                self._person_order(conn, team_id, user_id)
+            self._people_order(conn, people)
             return {key: job_id for job_id, key in conn.execute(stmt).all()}
 
         # urgent: acknowledgements wait for it, so it goes before turn bookkeeping.
@@ -138,7 +137,7 @@ class JobStore:
         now = utcnow()
 
         def claim(conn: Connection) -> tuple[Job, bool] | None:
-            self._person_order(conn, team_id, user_id)
+            self._people_order(conn, [(team_id, user_id)])
             row = conn.execute(
                 select(JOBS)
                 .where(JOBS.c.team_id == team_id, JOBS.c.user_id == user_id)
@@ -317,14 +316,21 @@ class JobStore:
             )
         return result.rowcount or 0
 
-    def _person_order(self, conn: Connection, team_id: str, user_id: str) -> None:
+    def _people_order(self, conn: Connection, people: list[tuple[str, str]]) -> None:
         """On PostgreSQL, a person's enqueues and claims take turns (a transaction lock on
         the person), so ids follow arrival and a claim never skips a job being stored.
-        SQLite writers hold the whole file, which gives the same order."""
-        if not self.db.is_sqlite:
+        SQLite writers hold the whole file, which gives the same order.
+
+        One round trip for all `people`, locked in the order given (sorted: two batches
+        never wait for each other's locks in a circle)."""
+        if not self.db.is_sqlite and people:
             conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:person, 0))"),
-                {"person": f"jobs\t{team_id}\t{user_id}"},
+                text(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(person, 0)) "
+                    "FROM unnest(CAST(:people AS text[])) WITH ORDINALITY AS p(person, n) "
+                    "ORDER BY n"
+                ),
+                {"people": [f"jobs\t{team_id}\t{user_id}" for team_id, user_id in people]},
             )
 
 
