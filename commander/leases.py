@@ -94,14 +94,18 @@ class LeaseKeeper:
 
 class PersonLocks:
     """One holder per person at a time, cluster-wide: create, delete, reset, files and
-    turns of one person never overlap, whichever instance runs them."""
+    turns of one person never overlap, whichever instance runs them. Within one instance
+    they get the lock in the order they asked for it (a delete acknowledged before a
+    create runs first); the database only decides between instances."""
 
     def __init__(self, db: Database, instance_id: str, lease_s: float = DEFAULT_LEASE_S) -> None:
         self.db = db
         self.instance_id = instance_id
         self.lease_s = lease_s
         self._holds = count(1)
-        self._released: dict[tuple[str, str], asyncio.Event] = {}
+        # This instance's holders and waiters of each person's lock, first come first
+        # served (asyncio.Lock is fair), and how many use it (dropped at none).
+        self._queues: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
     async def hold(
@@ -109,19 +113,43 @@ class PersonLocks:
     ) -> AsyncIterator[None]:
         """Hold the person's lock; the task that holds it is cancelled if the lock is lost."""
         holder = f"{self.instance_id}:{next(self._holds)}"
-        await self._acquire(team_id, user_id, holder, wait_s)
-        work = asyncio.current_task()
-        assert work is not None
+        deadline = time.monotonic() + wait_s
+        async with self._in_turn((team_id, user_id), wait_s):
+            await self._acquire(team_id, user_id, holder, deadline - time.monotonic())
+            work = asyncio.current_task()
+            assert work is not None
+            try:
+                async with LeaseKeeper(
+                    lambda: self._renew(team_id, user_id, holder),
+                    self.lease_s,
+                    work,
+                    f"person {team_id}/{user_id}",
+                ):
+                    yield
+            finally:
+                await asyncio.shield(self._release(team_id, user_id, holder))
+
+    @asynccontextmanager
+    async def _in_turn(self, key: tuple[str, str], wait_s: float) -> AsyncIterator[None]:
+        """Wait for the holders in this instance that asked first (PersonBusy after wait_s)."""
+        lock, users = self._queues.get(key, (asyncio.Lock(), 0))
+        self._queues[key] = (lock, users + 1)
         try:
-            async with LeaseKeeper(
-                lambda: self._renew(team_id, user_id, holder),
-                self.lease_s,
-                work,
-                f"person {team_id}/{user_id}",
-            ):
+            try:
+                async with asyncio.timeout(wait_s):
+                    await lock.acquire()
+            except TimeoutError:
+                raise PersonBusy() from None
+            try:
                 yield
+            finally:
+                lock.release()
         finally:
-            await asyncio.shield(self._release(team_id, user_id, holder))
+            lock, users = self._queues[key]
+            if users == 1:
+                del self._queues[key]
+            else:
+                self._queues[key] = (lock, users - 1)
 
     async def busy(self, team_id: str, user_id: str) -> bool:
         rows = await self.db.rows(
@@ -133,18 +161,15 @@ class PersonLocks:
         return until is not None and aware(until) > utcnow()
 
     async def _acquire(self, team_id: str, user_id: str, holder: str, wait_s: float) -> None:
+        """Take the lock in the database; an earlier holder in this instance has released
+        it (see _in_turn), so only another instance's release is waited for, by polling."""
         deadline = time.monotonic() + wait_s
         pause = 0.01
-        key = (team_id, user_id)
         while not await self._try(team_id, user_id, holder):
             if time.monotonic() > deadline:
                 raise PersonBusy()
-            released = self._released.setdefault(key, asyncio.Event())
-            # A release in this process wakes us at once; one elsewhere is seen by polling.
-            try:
-                await asyncio.wait_for(released.wait(), pause)
-            except TimeoutError:
-                pause = min(pause * 2, MAX_POLL_S)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MAX_POLL_S)
 
     async def _try(self, team_id: str, user_id: str, holder: str) -> bool:
         now = utcnow()
@@ -182,6 +207,3 @@ class PersonLocks:
             )
         except SQLAlchemyError as exc:  # the lease then simply expires
             log.warning("could not release the lock of %s/%s (%s)", team_id, user_id, exc)
-        released = self._released.pop((team_id, user_id), None)
-        if released is not None:
-            released.set()

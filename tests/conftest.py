@@ -70,18 +70,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 class _Postgres:
-    """Whether the test server can be used; asked once per session."""
+    """Whether the test server can be used; asked once per process."""
 
     checked = False
     unavailable: str | None = None
 
     @classmethod
-    def require(cls) -> None:
+    def check(cls) -> None:
         if not cls.checked:
             cls.checked = True
             cls.unavailable = postgres_unavailable()
-            if cls.unavailable is None:
-                drop_stale_postgres_databases(SESSION_START - STALE_AFTER_S)
+
+    @classmethod
+    def require(cls) -> None:
+        cls.check()
         if cls.unavailable is None:
             return
         if os.environ.get("REQUIRE_POSTGRES") == "1":
@@ -92,6 +94,18 @@ class _Postgres:
 def require_postgres() -> None:
     """Skip (or, with REQUIRE_POSTGRES=1, fail) the calling test without the server."""
     _Postgres.require()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Drop the databases killed runs left behind, once per run and before any test: in
+    the only process of a plain run, or in the pytest-xdist controller before it starts
+    the workers (a worker doing it could drop what a test on another worker has just made,
+    such as test_backends' databases named as if left behind long ago)."""
+    if hasattr(session.config, "workerinput"):  # a pytest-xdist worker
+        return
+    _Postgres.check()
+    if _Postgres.unavailable is None:
+        drop_stale_postgres_databases(SESSION_START - STALE_AFTER_S)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -4,7 +4,9 @@ environment variables, signed HTTP requests in, the fake Slack and fake OpenAI b
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -25,9 +27,39 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port for a child process to listen on, free when chosen.
+
+    Not one the kernel picks (bind to port 0): those come from its ephemeral range, as do
+    the ports of every outgoing connection, so another socket could take the port before
+    the child binds it (more likely with pytest-xdist workers side by side), and a test
+    could then talk to another test's server. Each worker takes the ports of its own band
+    below that range in turn, from a random start, skipping any in use."""
+    band = _port_band()
+    for _ in range(len(band)):
+        port = band[next(_port_turn) % len(band)]
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {band}")
+
+
+_port_turn = itertools.count(random.randrange(1 << 16))
+
+
+def _port_band() -> range:
+    """This worker's share of the ports below the kernel's ephemeral range."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default; macOS and Windows start higher
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    size = (low - low // 2) // workers
+    start = low // 2 + worker * size
+    return range(start, start + size)
 
 
 def bot_env(
