@@ -215,7 +215,7 @@ class JobStore:
 
         `also`: statements of the job's other bookkeeping (e.g. its usage), written in the
         same transaction, even when the job itself turns out to be another instance's
-        now (LeaseLost is raised after). The list is emptied once they are written."""
+        now (LeaseLost is raised after). The list is emptied as they are handed over."""
         job.status = FAILED if error else DONE
         values: dict[str, Any] = {"status": job.status, "error": error}
         if progress:
@@ -226,13 +226,13 @@ class JobStore:
     async def write_apart(self, closing: Closing) -> None:
         """Write a job's other end-of-job statements without it (e.g. its lease was lost)."""
         statements = list(closing)
+        closing.clear()  # handed over (see _write)
 
         def write(conn: Connection) -> None:
             for stmt in statements:
                 conn.execute(stmt)
 
         await self.db.run_write(write)
-        del closing[: len(statements)]
 
     async def renew(self, job: Job) -> bool:
         try:
@@ -254,16 +254,17 @@ class JobStore:
             .values(**values)
         )
         others = list(also or ())
+        if also is not None:
+            # Handed over before the write: on SQLite a write whose caller is cancelled
+            # still commits, and usage must never be counted twice.
+            also.clear()
 
         def write(conn: Connection) -> int:
             for stmt in others:
                 conn.execute(stmt)
             return conn.execute(fenced).rowcount
 
-        written = await self.db.run_write(write)
-        if also is not None:
-            del also[: len(others)]
-        if written != 1:
+        if (await self.db.run_write(write)) != 1:
             raise LeaseLost(f"job {job.id}")
 
     async def streams_in_use(self, *, exclude_job: int) -> set[str]:
