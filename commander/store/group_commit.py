@@ -66,7 +66,11 @@ class GroupCommit(Generic[Item, Result]):
 
 
 def _settle(done: asyncio.Future[Result], *, error: BaseException) -> None:
-    if not done.done():
+    if done.done():
+        return
+    if isinstance(error, asyncio.CancelledError):
+        done.cancel()
+    else:
         done.set_exception(error)
 
 
