@@ -41,11 +41,11 @@ def build_client(settings: CoreSettings) -> AsyncOpenAI:
     )
 
 
-def http_client(**options: Any) -> DefaultAioHttpClient:
+def http_client() -> DefaultAioHttpClient:
     """The SDK's aiohttp transport: a streamed turn costs noticeably less CPU than on
     httpx's own. Its errors arrive as httpx2's, with the aiohttp error as the cause;
     commander/turn.py reads that cause to tell "never sent" from "sent, then broke"."""
-    return DefaultAioHttpClient(**options)
+    return DefaultAioHttpClient()
 
 
 class ModelBackend:

@@ -225,14 +225,8 @@ class JobStore:
 
     async def write_apart(self, closing: Closing) -> None:
         """Write a job's other end-of-job statements without it (e.g. its lease was lost)."""
-        statements = list(closing)
-        closing.clear()  # handed over (see _write)
-
-        def write(conn: Connection) -> None:
-            for stmt in statements:
-                conn.execute(stmt)
-
-        await self.db.run_write(write)
+        statements = _hand_over(closing)
+        await self.db.run_write(lambda conn: _execute_each(conn, statements))
 
     async def renew(self, job: Job) -> bool:
         try:
@@ -253,15 +247,10 @@ class JobStore:
             .where(JOBS.c.lease_token == job.lease_token, JOBS.c.status == RUNNING)
             .values(**values)
         )
-        others = list(also or ())
-        if also is not None:
-            # Handed over before the write: on SQLite a write whose caller is cancelled
-            # still commits, and usage must never be counted twice.
-            also.clear()
+        others = _hand_over(also or [])
 
         def write(conn: Connection) -> int:
-            for stmt in others:
-                conn.execute(stmt)
+            _execute_each(conn, others)
             return conn.execute(fenced).rowcount
 
         if (await self.db.run_write(write)) != 1:
@@ -510,6 +499,19 @@ class ThreadFollower:
             )
         )
         return bool(rows)
+
+
+def _hand_over(closing: Closing) -> Closing:
+    """Take the statements out of `closing` before writing them: on SQLite a write whose
+    caller is cancelled still commits, and usage must never be counted twice."""
+    statements = list(closing)
+    closing.clear()
+    return statements
+
+
+def _execute_each(conn: Connection, statements: Closing) -> None:
+    for stmt in statements:
+        conn.execute(stmt)
 
 
 def _expired(lease_until: datetime | None, now: datetime) -> bool:

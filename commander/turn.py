@@ -493,7 +493,7 @@ def _never_sent(exc: BaseException) -> bool:
     if not isinstance(cause, _UNSENT_ERRORS):
         return False
     origin = cause.__cause__
-    if isinstance(origin, aiohttp.ClientError | TimeoutError):
+    if isinstance(origin, aiohttp.ClientError):
         return isinstance(origin, _AIOHTTP_UNSENT)
     return True
 
