@@ -12,12 +12,13 @@ from typing import IO, Any
 
 import openai
 from openai import AsyncOpenAI, DefaultAioHttpClient
+from openai.types.responses import Response
 
 from commander.provider_errors import is_gone, to_provider_error
 from commander.settings import CoreSettings
 from commander.store.db import Database
 from commander.store.models import ProviderFlag
-from commander.stream_events import fast_stream_events
+from commander.stream_events import TurnStream
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,23 @@ class ModelBackend:
     def __init__(self, client: AsyncOpenAI, db: Database, endpoint_key: str) -> None:
         self.client = client
         # A turn must not be resent by the SDK behind our back (it would add the
-        # user's message twice); turn.py decides those retries itself. Its stream events
-        # are parsed by type (commander/stream_events.py): the SDK's way costs ~100 µs each.
-        self.turn_client = fast_stream_events(client.with_options(max_retries=0))
+        # user's message twice); turn.py decides those retries itself.
+        self.turn_client = client.with_options(max_retries=0)
         self._db = db
         self._flag_key = f"conversations_supported:{endpoint_key}"
         self._conversations_supported: bool | None = None
+
+    async def stream_turn(self, params: dict[str, Any]) -> TurnStream:
+        """`responses.create(stream=True, **params)`, with the body sent as built: turn.py
+        builds plain JSON, so the SDK's per-request walk over it (a few ms for a long
+        input) changes nothing. Events are read by commander/stream_events.py."""
+        return await self.turn_client.post(
+            "/responses",
+            body={**params, "stream": True},
+            cast_to=Response,
+            stream=True,
+            stream_cls=TurnStream,
+        )
 
     # --- threads -----------------------------------------------------------------
 

@@ -373,7 +373,7 @@ class Turn:
 
     async def _stream_once(self, params: dict[str, Any], state: _Round) -> AsyncIterator[TurnEvent]:
         scrubber = LinkScrubber()
-        stream = await self.backend.turn_client.responses.create(stream=True, **params)
+        stream = await self.backend.stream_turn(params)
         try:
             async with stream:
                 async for event in stream:
