@@ -9,13 +9,14 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Insert, Update, case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 
 from commander.errors import InvalidInput
 from commander.store.answer_models import ANSWERED, STREAMING, Answer, FeedbackVote
 from commander.store.db import Database
 from commander.store.dialect import insert
 from commander.store.models import new_id, utcnow
+from commander.store.prepared import Write, bound, values_of
 
 UP, DOWN = "up", "down"
 MAX_COMMENT_CHARS = 2000
@@ -55,6 +56,32 @@ class NegativeRow:
     model: str
 
 
+# The hot path's statements, built once (commander/store/prepared.py).
+ANSWERS = Answer.__table__
+_START = ANSWERS.insert().values(
+    values_of(
+        ANSWERS,
+        (
+            "id",
+            "workspace",
+            "team_id",
+            "user_id",
+            "channel",
+            "thread_ts",
+            "assistant_name",
+            "model",
+            "status",
+        ),
+    )
+)
+_FINISH = (
+    update(ANSWERS)
+    .where(ANSWERS.c.id == bindparam("answer_id"))
+    .values(values_of(ANSWERS, ("status", "response_id")))
+)
+_STOP_REQUESTED = select(ANSWERS.c.stop_requested_at).where(ANSWERS.c.id == bindparam("answer_id"))
+
+
 class Answers:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -66,38 +93,34 @@ class Answers:
         await self.db.execute(opening)
         return answer_id
 
-    def starting(self, key: AnswerKey, assistant_name: str, model: str) -> tuple[str, Insert]:
+    def starting(self, key: AnswerKey, assistant_name: str, model: str) -> tuple[str, Write]:
         """A new answer's id and the statement that records it, for a caller that writes
         it with others."""
         answer_id = new_id()
-        return answer_id, (
-            insert(self.db, Answer).values(
-                id=answer_id,
-                workspace=key.workspace,
-                team_id=key.team_id,
-                user_id=key.user_id,
-                channel=key.channel,
-                thread_ts=key.thread_ts,
-                assistant_name=assistant_name[:80],
-                model=model[:100],
-                status=STREAMING,
-            )
-        )
+        row = {
+            "id": answer_id,
+            "workspace": key.workspace,
+            "team_id": key.team_id,
+            "user_id": key.user_id,
+            "channel": key.channel,
+            "thread_ts": key.thread_ts,
+            "assistant_name": assistant_name[:80],
+            "model": model[:100],
+            "status": STREAMING,
+        }
+        return answer_id, Write(_START, bound(row))
 
     async def finish(self, answer_id: str, status: str, response_id: str | None) -> None:
         await self.db.execute(self.finishing(answer_id, status, response_id))
 
     @staticmethod
-    def finishing(answer_id: str, status: str, response_id: str | None) -> Update:
+    def finishing(answer_id: str, status: str, response_id: str | None) -> Write:
         """The statement that ends the answer, for a caller that writes it with others."""
-        return (
-            update(Answer)
-            .where(Answer.id == answer_id)
-            .values(status=status, response_id=response_id)
-        )
+        values = {"status": status, "response_id": response_id}
+        return Write(_FINISH, {"answer_id": answer_id} | bound(values))
 
     async def stop_requested(self, answer_id: str) -> bool:
-        rows = await self.db.rows(select(Answer.stop_requested_at).where(Answer.id == answer_id))
+        rows = await self.db.rows(_STOP_REQUESTED, {"answer_id": answer_id})
         return bool(rows) and rows[0][0] is not None
 
     async def request_stop(self, key: AnswerKey, *, any_thread: bool = False) -> str | None:

@@ -12,16 +12,16 @@ Accepted work survives crashes and restarts, and any instance may run it:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, text, update
+from sqlalchemy import Update, bindparam, delete, exists, func, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import Executable
 
 from commander.leases import DEFAULT_LEASE_S, LeaseKeeper, LeaseLost
 from commander.logs import job_context
@@ -30,6 +30,7 @@ from commander.store.db import Database
 from commander.store.dialect import insert
 from commander.store.group_commit import GroupCommit
 from commander.store.models import FollowedThread, Job, aware, utcnow
+from commander.store.prepared import Write, bound, values_of
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ WAKE_CHANNEL = "commander_jobs"
 SWEEP_LIMIT = 500
 JOBS = Job.__table__
 # Statements of a job's other bookkeeping, written in the transaction that finishes it.
-Closing = list[Executable]
+Closing = list[Write]
 JOB_INSERT_COLUMNS = (
     "dedupe_key",
     "team_id",
@@ -138,29 +139,21 @@ class JobStore:
 
         def claim(conn: Connection) -> tuple[Job, bool] | None:
             self._people_order(conn, [(team_id, user_id)])
-            row = conn.execute(
-                select(JOBS)
-                .where(JOBS.c.team_id == team_id, JOBS.c.user_id == user_id)
-                .where(JOBS.c.status.in_(UNFINISHED))
-                .order_by(JOBS.c.id)
-                .limit(1)
-            ).first()
+            row = conn.execute(_HEAD, {"team_id": team_id, "user_id": user_id}).first()
             head = None if row is None else Job(**row._mapping)
             if head is None or (head.status == RUNNING and not _expired(head.lease_until, now)):
                 return None
             counted = self.max_attempts is not None and head.attempts < self.max_attempts
-            values: dict[str, Any] = {"attempts": head.attempts + 1} if counted else {}
+            taken = {
+                "status": RUNNING,
+                "owner": self.instance_id,
+                "lease_until": now + timedelta(seconds=self.lease_s),
+                "lease_token": head.lease_token + 1,
+                "updated_at": now,
+                "attempts": head.attempts + 1 if counted else head.attempts,
+            }
             result = conn.execute(
-                update(JOBS)
-                .where(JOBS.c.id == head.id, JOBS.c.lease_token == head.lease_token)
-                .values(
-                    status=RUNNING,
-                    owner=self.instance_id,
-                    lease_until=now + timedelta(seconds=self.lease_s),
-                    lease_token=head.lease_token + 1,
-                    updated_at=now,
-                    **values,
-                )
+                _CLAIM, {"job_id": head.id, "job_token": head.lease_token, **bound(taken)}
             )  # `head` keeps its status: whether this claim is a takeover
             return (head, counted) if result.rowcount == 1 else None
 
@@ -241,17 +234,16 @@ class JobStore:
         await self.notify(job.team_id, job.user_id)
 
     async def _write(self, job: Job, also: Closing | None = None, **values: Any) -> None:
-        fenced = (
-            update(JOBS)
-            .where(JOBS.c.id == job.id, JOBS.c.owner == job.owner)
-            .where(JOBS.c.lease_token == job.lease_token, JOBS.c.status == RUNNING)
-            .values(**values)
+        fenced = Write(
+            _fenced_update(tuple(sorted(values))),
+            {"job_id": job.id, "job_owner": job.owner, "job_token": job.lease_token}
+            | bound(values),
         )
         others = _hand_over(also or [])
 
         def write(conn: Connection) -> int:
             _execute_each(conn, others)
-            return conn.execute(fenced).rowcount
+            return fenced.run(conn).rowcount
 
         if (await self.db.run_write(write)) != 1:
             raise LeaseLost(f"job {job.id}")
@@ -510,8 +502,36 @@ def _hand_over(closing: Closing) -> Closing:
 
 
 def _execute_each(conn: Connection, statements: Closing) -> None:
-    for stmt in statements:
-        conn.execute(stmt)
+    for write in statements:
+        write.run(conn)
+
+
+# The person's oldest unfinished job, and its claim (see commander/store/prepared.py).
+_HEAD = (
+    select(JOBS)
+    .where(JOBS.c.team_id == bindparam("team_id"), JOBS.c.user_id == bindparam("user_id"))
+    .where(JOBS.c.status.in_(UNFINISHED))
+    .order_by(JOBS.c.id)
+    .limit(1)
+)
+_CLAIM = (
+    update(JOBS)
+    .where(JOBS.c.id == bindparam("job_id"), JOBS.c.lease_token == bindparam("job_token"))
+    .values(
+        values_of(JOBS, ("status", "owner", "lease_until", "lease_token", "updated_at", "attempts"))
+    )
+)
+
+
+@functools.cache
+def _fenced_update(columns: tuple[str, ...]) -> Update:
+    """A write to a running job that only its current owner's lease can make."""
+    return (
+        update(JOBS)
+        .where(JOBS.c.id == bindparam("job_id"), JOBS.c.owner == bindparam("job_owner"))
+        .where(JOBS.c.lease_token == bindparam("job_token"), JOBS.c.status == RUNNING)
+        .values(values_of(JOBS, columns))
+    )
 
 
 def _expired(lease_until: datetime | None, now: datetime) -> bool:

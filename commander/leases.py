@@ -9,6 +9,7 @@ touches Slack again.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -19,13 +20,15 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from itertools import count
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql import Executable
 
 from commander.errors import CommanderError
 from commander.store.db import Database
-from commander.store.dialect import insert
+from commander.store.dialect import upsert_insert
 from commander.store.models import PersonLock, aware, utcnow
+from commander.store.prepared import Write, bound, values_of
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,30 @@ class LeaseKeeper:
         log.warning("lost the lease of %s (%s): stopping that work", self._what, why)
         self.lost = True
         self._work.cancel()
+
+
+# The lock's statements, built once (commander/store/prepared.py).
+LOCKS = PersonLock.__table__
+_HELD_BY = (
+    LOCKS.c.team_id == bindparam("team_id"),
+    LOCKS.c.user_id == bindparam("user_id"),
+    LOCKS.c.holder == bindparam("holder"),
+)
+_RENEW = LOCKS.update().where(*_HELD_BY).values(values_of(LOCKS, ("lease_until",)))
+_RELEASE = LOCKS.delete().where(*_HELD_BY)
+
+
+@functools.cache
+def _taking_lock(is_sqlite: bool) -> Executable:
+    """Take the person's lock: a new row, or the row of a holder whose lease expired."""
+    stmt = upsert_insert(is_sqlite, LOCKS).values(
+        values_of(LOCKS, ("team_id", "user_id", "holder", "lease_until"))
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[LOCKS.c.team_id, LOCKS.c.user_id],
+        set_={"holder": stmt.excluded.holder, "lease_until": stmt.excluded.lease_until},
+        where=LOCKS.c.lease_until < bindparam("now"),
+    )
 
 
 class PersonLocks:
@@ -173,37 +200,23 @@ class PersonLocks:
 
     async def _try(self, team_id: str, user_id: str, holder: str) -> bool:
         now = utcnow()
-        stmt = insert(self.db, PersonLock).values(
-            team_id=team_id,
-            user_id=user_id,
-            holder=holder,
-            lease_until=now + timedelta(seconds=self.lease_s),
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[PersonLock.team_id, PersonLock.user_id],
-            set_={"holder": stmt.excluded.holder, "lease_until": stmt.excluded.lease_until},
-            where=PersonLock.lease_until < now,
-        )
-        return await self.db.execute(stmt) == 1
+        row = {
+            "team_id": team_id,
+            "user_id": user_id,
+            "holder": holder,
+            "lease_until": now + timedelta(seconds=self.lease_s),
+        }
+        take = Write(_taking_lock(self.db.is_sqlite), {"now": now} | bound(row))
+        return await self.db.execute(take) == 1
 
     async def _renew(self, team_id: str, user_id: str, holder: str) -> bool:
         until = utcnow() + timedelta(seconds=self.lease_s)
-        renewed = await self.db.execute(
-            PersonLock.__table__.update()
-            .where(PersonLock.team_id == team_id, PersonLock.user_id == user_id)
-            .where(PersonLock.holder == holder)
-            .values(lease_until=until)
-        )
-        return renewed == 1
+        person = {"team_id": team_id, "user_id": user_id, "holder": holder}
+        return await self.db.execute(Write(_RENEW, person | bound({"lease_until": until}))) == 1
 
     async def _release(self, team_id: str, user_id: str, holder: str) -> None:
+        person = {"team_id": team_id, "user_id": user_id, "holder": holder}
         try:
-            await self.db.execute(
-                delete(PersonLock).where(
-                    PersonLock.team_id == team_id,
-                    PersonLock.user_id == user_id,
-                    PersonLock.holder == holder,
-                )
-            )
+            await self.db.execute(Write(_RELEASE, person))
         except SQLAlchemyError as exc:  # the lease then simply expires
             log.warning("could not release the lock of %s/%s (%s)", team_id, user_id, exc)

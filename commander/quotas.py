@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from commander.errors import CommanderError
@@ -18,6 +18,16 @@ from commander.store.db import Database
 from commander.store.models import StoredFile, TurnRecord, aware, utcnow
 
 WINDOW = timedelta(minutes=1)
+
+
+# take_turn's statements, built once (commander/store/prepared.py).
+TURNS = TurnRecord.__table__
+_PERSON = (TURNS.c.team_id == bindparam("team_id"), TURNS.c.user_id == bindparam("user_id"))
+_FORGET_TURNS = TURNS.delete().where(*_PERSON, TURNS.c.at <= bindparam("before"))
+_RECENT_TURNS = select(TURNS.c.at).where(*_PERSON).order_by(TURNS.c.at)
+_COUNT_TURN = TURNS.insert().values(
+    team_id=bindparam("team_id"), user_id=bindparam("user_id"), at=bindparam("at")
+)
 
 
 class LimitReached(CommanderError):
@@ -35,18 +45,18 @@ class Quotas:
     async def take_turn(self, team_id: str, user_id: str) -> None:
         """Count one turn, or refuse it when the last minute already had the maximum."""
         now = self.clock()
-        owner = (TurnRecord.team_id == team_id, TurnRecord.user_id == user_id)
+        person = {"team_id": team_id, "user_id": user_id}
 
         def count(conn: Connection) -> None:
-            conn.execute(delete(TurnRecord).where(*owner, TurnRecord.at <= now - WINDOW))
-            recent = conn.scalars(select(TurnRecord.at).where(*owner).order_by(TurnRecord.at)).all()
+            conn.execute(_FORGET_TURNS, person | {"before": now - WINDOW})
+            recent = conn.scalars(_RECENT_TURNS, person).all()
             if len(recent) >= self.limits.turns_per_minute:
                 wait = int((aware(recent[0]) + WINDOW - now).total_seconds()) + 1
                 raise LimitReached(
                     f"You've sent {self.limits.turns_per_minute} messages in the last minute. "
                     f"Please wait about {wait} s and ask again."
                 )
-            conn.execute(insert(TurnRecord).values(team_id=team_id, user_id=user_id, at=now))
+            conn.execute(_COUNT_TURN, person | {"at": now})
 
         await self.db.run_write(count)
 

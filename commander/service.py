@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from commander.spool import TooLarge, spool
 from commander.store.answer_models import Answer, FeedbackVote
 from commander.store.db import Database
 from commander.store.models import Assistant, Job, PendingEmail, StoredFile, TurnRecord, utcnow
+from commander.store.prepared import Write, bound, values_of
 from commander.tools.base import EmailDraft, ToolContext, ToolRegistry
 from commander.tools.email import EmailSendError, EmailWebhook
 from commander.turn import ThreadState, Turn, TurnSpec
@@ -133,12 +134,14 @@ class Commander:
     ) -> tuple[Assistant | None, list[StoredFile]]:
         """The person's assistant (and files), read in one hop (see Database.run_read)."""
 
+        person = {"team_id": team_id, "user_id": user_id}
+
         def read(conn: Connection) -> tuple[Assistant | None, list[StoredFile]]:
             with Session(conn) as session:  # closing detaches the rows, loaded
-                assistant = session.scalars(_assistant_query(team_id, user_id)).one_or_none()
+                assistant = session.scalars(_ASSISTANT, person).one_or_none()
                 if assistant is None or not with_files:
                     return assistant, []
-                return assistant, list(session.scalars(_files_query(team_id, user_id)))
+                return assistant, list(session.scalars(_FILES, person))
 
         return await self.db.run_read(read)
 
@@ -521,11 +524,8 @@ class Commander:
             )
 
     async def _save_thread(self, assistant_id: int, thread: ThreadState) -> None:
-        await self.db.execute(
-            update(Assistant)
-            .where(Assistant.id == assistant_id)
-            .values(last_response_id=thread.last_response_id, last_item_id=thread.cursor)
-        )
+        place = {"last_response_id": thread.last_response_id, "last_item_id": thread.cursor}
+        await self.db.execute(Write(_SAVE_THREAD, {"assistant_id": assistant_id} | bound(place)))
 
     def _function_names(self, assistant: Assistant) -> list[str]:
         names = [n for n in self.functions.names() if n != SEND_EMAIL]
@@ -651,12 +651,12 @@ class Commander:
 
     @staticmethod
     async def _assistant(session: Any, team_id: str, user_id: str) -> Assistant | None:
-        rows = await session.execute(_assistant_query(team_id, user_id))
+        rows = await session.execute(_ASSISTANT, {"team_id": team_id, "user_id": user_id})
         return rows.scalar_one_or_none()
 
     @staticmethod
     async def _files(session: Any, team_id: str, user_id: str) -> list[StoredFile]:
-        rows = await session.execute(_files_query(team_id, user_id))
+        rows = await session.execute(_FILES, {"team_id": team_id, "user_id": user_id})
         return list(rows.scalars().all())
 
     @staticmethod
@@ -689,13 +689,19 @@ def thread_label(assistant: Assistant) -> str:
     return "chained responses (this endpoint has no Conversations API)"
 
 
-def _assistant_query(team_id: str, user_id: str) -> Select[tuple[Assistant]]:
-    return select(Assistant).where(Assistant.team_id == team_id, Assistant.user_id == user_id)
-
-
-def _files_query(team_id: str, user_id: str) -> Select[tuple[StoredFile]]:
-    return (
-        select(StoredFile)
-        .where(StoredFile.team_id == team_id, StoredFile.user_id == user_id)
-        .order_by(StoredFile.id)
-    )
+# The person's assistant and files, and saving a thread's place: statements built once
+# (commander/store/prepared.py), as every turn runs them.
+_ASSISTANT = select(Assistant).where(
+    Assistant.team_id == bindparam("team_id"), Assistant.user_id == bindparam("user_id")
+)
+_FILES = (
+    select(StoredFile)
+    .where(StoredFile.team_id == bindparam("team_id"), StoredFile.user_id == bindparam("user_id"))
+    .order_by(StoredFile.id)
+)
+ASSISTANTS = Assistant.__table__
+_SAVE_THREAD = (
+    ASSISTANTS.update()
+    .where(ASSISTANTS.c.id == bindparam("assistant_id"))
+    .values(values_of(ASSISTANTS, ("last_response_id", "last_item_id")))
+)

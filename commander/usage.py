@@ -14,6 +14,7 @@ person at most one: a person's turns run one at a time, cluster-wide).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -28,8 +29,9 @@ from sqlalchemy.sql import Executable
 from commander.errors import CommanderError, ConfigError
 from commander.events import ToolProgress, Usage
 from commander.store.db import Database
-from commander.store.dialect import insert
+from commander.store.dialect import upsert_insert
 from commander.store.models import utcnow
+from commander.store.prepared import Write, bound, values_of
 from commander.store.tenancy_models import UsageDay
 from commander.tenancy_settings import TenancySettings
 
@@ -126,6 +128,21 @@ def next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
+USAGE_KEY = ("scope", "user_id", "day", "workspace", "model")
+
+
+@functools.cache
+def _adding_usage(sqlite: bool) -> Executable:
+    """Insert a person's day of usage on a model, or add to it (commander/store/prepared.py)."""
+    table = UsageDay.__table__
+    counts = (*TOKEN_FIELDS, *COUNT_FIELDS)
+    stmt = upsert_insert(sqlite, table).values(values_of(table, (*USAGE_KEY, *counts)))
+    return stmt.on_conflict_do_update(
+        index_elements=list(USAGE_KEY),
+        set_={name: table.c[name] + stmt.excluded[name] for name in counts},
+    )
+
+
 class UsageBook:
     def __init__(
         self, db: Database, settings: TenancySettings, clock: Callable[[], datetime] = utcnow
@@ -141,23 +158,17 @@ class UsageBook:
 
     def recording(
         self, scope: str, workspace: str, user_id: str, model: str, usage: TurnUsage
-    ) -> Executable:
+    ) -> Write:
         """The statement that adds a turn's usage, for a caller that writes it with others."""
-        counts = usage.counts()
-        key = {
+        row = {
             "scope": scope,
             "user_id": user_id,
             "day": self.clock().date(),
             "workspace": workspace,
             "model": model[:100],
+            **usage.counts(),
         }
-        table = UsageDay.__table__
-        stmt = insert(self.db, table).values(**key, **counts)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(key),
-            set_={name: table.c[name] + stmt.excluded[name] for name in counts},
-        )
-        return stmt
+        return Write(_adding_usage(self.db.is_sqlite), bound(row))
 
     async def totals(self, *where: Any) -> Totals:
         (row,) = await self.db.rows(select(*SUMS).where(*where))

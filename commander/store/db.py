@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +25,7 @@ from sqlalchemy.pool import SingletonThreadPool
 from sqlalchemy.sql import Executable
 
 from commander.errors import DatabaseUnavailable
+from commander.store.prepared import Write
 from commander.store.unavailable import explain
 from commander.store.urls import DEFAULT_POOL, DatabaseTarget, PoolOptions, database_target
 
@@ -235,13 +236,16 @@ class Database:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._writer.thread, self._writer.write, op)
 
-    async def execute(self, stmt: Executable, *, urgent: bool = False) -> int:
+    async def execute(self, stmt: Executable | Write, *, urgent: bool = False) -> int:
         """One write statement in a transaction of its own; the rows it matched."""
-        return await self.run_write(lambda conn: conn.execute(stmt).rowcount, urgent=urgent)
+        write = stmt if isinstance(stmt, Write) else Write(stmt, {})
+        return await self.run_write(lambda conn: write.run(conn).rowcount, urgent=urgent)
 
-    async def rows(self, stmt: Executable) -> list[Row[Any]]:
+    async def rows(
+        self, stmt: Executable, params: Mapping[str, Any] | None = None
+    ) -> list[Row[Any]]:
         """The rows of one read statement."""
-        return await self.run_read(lambda conn: list(conn.execute(stmt).all()))
+        return await self.run_read(lambda conn: list(conn.execute(stmt, params).all()))
 
     async def run_read(self, op: Callable[[Connection], T]) -> T:
         """Run `op` on a read connection (SQLite: the reader thread)."""
