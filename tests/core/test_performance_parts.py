@@ -10,7 +10,15 @@ from openai._models import construct_type
 from openai.types.responses import ResponseStreamEvent
 
 from commander.store.db import WriteLock
-from commander.stream_events import EVENT_MODELS, OutputTextDelta, parse_event, sse_payloads
+from commander.stream_events import (
+    EVENT_MODELS,
+    OutputTextDelta,
+    PassingEvent,
+    ResponseRef,
+    ResponseStarted,
+    parse_event,
+    sse_payloads,
+)
 
 RESPONSE = {
     "id": "resp_1",
@@ -73,9 +81,20 @@ def test_a_delta_keeps_the_fields_a_turn_reads() -> None:
     assert (ours.type, ours.delta) == (sdks.type, sdks.delta)  # type: ignore[union-attr]
 
 
+def test_events_a_turn_only_glances_at_are_not_validated() -> None:
+    started = {"type": "response.created", "sequence_number": 0, "response": RESPONSE}
+    assert parse_event(started) == ResponseStarted("response.created", ResponseRef("resp_1"))
+    part = {"type": "response.content_part.added", "item_id": "msg_1", "part": {}}
+    assert parse_event(part) == PassingEvent("response.content_part.added")
+    assert parse_event({"type": "response.some_future_event"}) == PassingEvent(
+        "response.some_future_event"
+    )
+
+
 def test_unusual_events_are_left_to_the_sdk() -> None:
-    assert parse_event({"type": "response.some_future_event", "x": 1}) is None
     assert parse_event({"type": "response.output_text.delta", "delta": 5}) is None
+    assert parse_event({"type": "response.created", "response": "not a response"}) is None
+    assert parse_event({"type": 7}) is None
     assert parse_event(EVENTS[2]) is None  # RESPONSE lacks fields the model requires
     assert parse_event(["not", "an", "event"]) is None
     assert "response.output_text.delta" in EVENT_MODELS
