@@ -21,6 +21,7 @@ from datetime import timedelta
 from itertools import count
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql import Executable
 
@@ -136,13 +137,21 @@ class PersonLocks:
 
     @asynccontextmanager
     async def hold(
-        self, team_id: str, user_id: str, *, wait_s: float = PERSON_WAIT_S
+        self,
+        team_id: str,
+        user_id: str,
+        *,
+        wait_s: float = PERSON_WAIT_S,
+        on_taking: Callable[[Connection], None] | None = None,
     ) -> AsyncIterator[None]:
-        """Hold the person's lock; the task that holds it is cancelled if the lock is lost."""
+        """Hold the person's lock; the task that holds it is cancelled if the lock is lost.
+
+        `on_taking` runs in the transaction that takes the lock; if it raises, the lock
+        is not taken and the error comes out of `hold`."""
         holder = f"{self.instance_id}:{next(self._holds)}"
         deadline = time.monotonic() + wait_s
         async with self._in_turn((team_id, user_id), wait_s):
-            await self._acquire(team_id, user_id, holder, deadline - time.monotonic())
+            await self._acquire(team_id, user_id, holder, deadline - time.monotonic(), on_taking)
             work = asyncio.current_task()
             assert work is not None
             try:
@@ -187,18 +196,31 @@ class PersonLocks:
         until = rows[0][0] if rows else None
         return until is not None and aware(until) > utcnow()
 
-    async def _acquire(self, team_id: str, user_id: str, holder: str, wait_s: float) -> None:
+    async def _acquire(
+        self,
+        team_id: str,
+        user_id: str,
+        holder: str,
+        wait_s: float,
+        on_taking: Callable[[Connection], None] | None,
+    ) -> None:
         """Take the lock in the database; an earlier holder in this instance has released
         it (see _in_turn), so only another instance's release is waited for, by polling."""
         deadline = time.monotonic() + wait_s
         pause = 0.01
-        while not await self._try(team_id, user_id, holder):
+        while not await self._try(team_id, user_id, holder, on_taking):
             if time.monotonic() > deadline:
                 raise PersonBusy()
             await asyncio.sleep(pause)
             pause = min(pause * 2, MAX_POLL_S)
 
-    async def _try(self, team_id: str, user_id: str, holder: str) -> bool:
+    async def _try(
+        self,
+        team_id: str,
+        user_id: str,
+        holder: str,
+        on_taking: Callable[[Connection], None] | None,
+    ) -> bool:
         now = utcnow()
         row = {
             "team_id": team_id,
@@ -207,7 +229,15 @@ class PersonLocks:
             "lease_until": now + timedelta(seconds=self.lease_s),
         }
         take = Write(_taking_lock(self.db.is_sqlite), {"now": now} | bound(row))
-        return await self.db.execute(take) == 1
+
+        def taking(conn: Connection) -> bool:
+            if take.run(conn).rowcount != 1:
+                return False
+            if on_taking is not None:
+                on_taking(conn)
+            return True
+
+        return await self.db.run_write(taking)
 
     async def _renew(self, team_id: str, user_id: str, holder: str) -> bool:
         until = utcnow() + timedelta(seconds=self.lease_s)

@@ -457,9 +457,10 @@ class Commander:
         `resume`: this turn is retried after a crash; what already reached the thread
         since `resume.cursor` is not sent again, and a stored answer is shown, not redone."""
         text = self._valid_prompt(text)
-        async with self.locks.hold(team_id, user_id):
-            # Counted under the person's lock, so instances cannot both take the last turn.
-            await self.quotas.take_turn(team_id, user_id)
+        # Counted as the person's lock is taken (one write), so instances cannot both take
+        # the last turn; a refused turn leaves the lock untaken.
+        taker = self.quotas.turn_taker(team_id, user_id)
+        async with self.locks.hold(team_id, user_id, on_taking=taker):
             assistant, files = await self._read_owned(team_id, user_id, with_files=True)
             if assistant is None:
                 raise NoAssistant()

@@ -8,13 +8,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
 
 from commander.jobs import DONE, JobRunner, JobStore, ThreadFollower
 from commander.leases import LeaseLost, PersonBusy, PersonLocks
+from commander.quotas import LimitReached
 from commander.settings import normalise_database_url
 from commander.store.db import Database
-from commander.store.models import Job, PersonLock
+from commander.store.models import Job, PersonLock, TurnRecord
 
 INSTANCES = 3
 
@@ -131,6 +133,27 @@ async def test_a_person_lock_is_held_by_one_instance_at_a_time(dbs: list[Databas
     await asyncio.gather(*(work(n) for n in range(9)))
     assert most == 1 and sorted(order) == list(range(9))
     assert not await locks[0].busy("T", "U")
+
+
+async def test_work_refused_while_taking_a_person_lock_leaves_it_free(
+    dbs: list[Database],
+) -> None:
+    first, other = PersonLocks(dbs[0], "i0"), PersonLocks(dbs[1], "i1")
+    taken: list[str] = []
+
+    def refuse(conn: Connection) -> None:
+        conn.execute(insert(TurnRecord).values(team_id="T", user_id="U", at=datetime.now(UTC)))
+        raise LimitReached("over the limit")
+
+    with pytest.raises(LimitReached):
+        async with first.hold("T", "U", on_taking=refuse):
+            taken.append("first")
+    assert not await first.busy("T", "U")
+    async with other.hold("T", "U", wait_s=0.2, on_taking=lambda conn: taken.append("other")):
+        assert await other.busy("T", "U")
+    assert taken == ["other"]
+    async with dbs[0].session() as session:  # the refused work was rolled back with the lock
+        assert (await session.scalars(select(TurnRecord))).all() == []
 
 
 async def test_a_dead_holders_person_lock_is_taken_after_it_expires(dbs: list[Database]) -> None:
