@@ -113,21 +113,34 @@ class SQLiteThreads:
         event.listen(self.read_engine, "connect", _sqlite_pragmas)
         self.thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self.reader = ThreadPoolExecutor(1, thread_name_prefix="sqlite-reader")
+        self._writing: Connection | None = None  # used in self.thread only
+        self._reading: Connection | None = None  # used in self.reader only
 
     def write(self, op: Callable[[Connection], T]) -> T:
-        with self.write_engine.begin() as conn:
-            return op(conn)
+        # One connection for the thread's life: a pool checkout and reset per transaction
+        # would cost about as much as the transaction's own statements.
+        if self._writing is None:
+            self._writing = self.write_engine.connect()
+        with self._writing.begin():
+            return op(self._writing)
 
     def read(self, op: Callable[[Connection], T]) -> T:
-        with self.read_engine.connect() as conn:
-            try:
-                return op(conn)
-            finally:
-                conn.rollback()  # end the read transaction: WAL can then be checkpointed
+        if self._reading is None:
+            self._reading = self.read_engine.connect()
+        try:
+            return op(self._reading)
+        finally:
+            self._reading.rollback()  # end the read transaction: WAL can then be checkpointed
 
     def close(self) -> None:
-        for executor, engine in ((self.thread, self.write_engine), (self.reader, self.read_engine)):
-            executor.submit(engine.dispose).result()  # each connection closes in its thread
+        def closing(connection: Connection | None, engine: Engine) -> None:
+            if connection is not None:
+                connection.close()
+            engine.dispose()
+
+        self.thread.submit(closing, self._writing, self.write_engine).result()
+        self.reader.submit(closing, self._reading, self.read_engine).result()
+        for executor in (self.thread, self.reader):  # each connection closed in its thread
             executor.shutdown()
 
 
