@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Connection, Engine, Row
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -57,6 +59,36 @@ def _begin_immediate(connection: Connection) -> None:
     # locked" if another process wrote in between (the busy timeout does not apply to
     # that upgrade). Taking the write lock up front makes writers wait in turn instead.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out.
+IDLE_PING_S = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """`pool_pre_ping`, but only for connections that sat idle.
+
+    A connection the server dropped (a restart, a proxy's idle timeout) is replaced
+    before anyone uses it. pool_pre_ping pays a round trip at every checkout, and a busy
+    instance checks out a connection for every statement of the hot path; one used a
+    moment ago cannot have been dropped by a restart that has not finished yet."""
+
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception:
+            alive = False
+        if not alive:  # the pool replaces it and tries again
+            raise DisconnectionError("a pooled connection no longer answers")
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
 
 
 class WriteLock:
@@ -168,12 +200,12 @@ class Database:
             self.engine = create_async_engine(
                 self.target.url,
                 connect_args=self.target.connect_args,
-                pool_pre_ping=True,
                 pool_size=pool.size,
                 max_overflow=pool.max_overflow,
                 pool_timeout=pool.timeout_s,
             )
             self.write_engine = self.engine
+            _ping_when_idle(self.engine.sync_engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._write_lock = WriteLock() if self.is_sqlite else None

@@ -14,9 +14,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from commander.errors import DatabaseUnavailable
+from commander.store import db as db_module
 from commander.store.db import MIGRATIONS, Database
 from commander.store.models import Assistant, Base
 from commander.store.urls import DEFAULT_POOL, PoolOptions
@@ -68,6 +69,31 @@ async def test_json_and_timestamps_round_trip(pg: Database) -> None:
         rows = (await session.scalars(select(Assistant).order_by(Assistant.user_id))).all()
     assert [r.tools for r in rows] == [[], ["a", "é"]]
     assert all(r.created_at.tzinfo is not None for r in rows)
+
+
+async def test_a_dropped_idle_connection_is_replaced_before_use(
+    pg: Database, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def backend_pid(conn):
+        return conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    first = await pg.run_read(backend_pid)
+    admin = Database(pg_url)
+    try:  # the server drops that connection, as a restart would
+        await admin.execute(text(f"SELECT pg_terminate_backend({int(first)})"))
+    finally:
+        await admin.close()
+    monkeypatch.setattr(db_module, "IDLE_PING_S", 0.0)  # "idle long enough" without a sleep
+    assert await pg.run_read(backend_pid) != first  # no error: pinged, replaced
+
+
+async def test_busy_connections_are_not_pinged(pg: Database) -> None:
+    statements: list[str] = []
+    listen = event.listens_for(pg.engine.sync_engine, "before_cursor_execute")
+    listen(lambda _c, _cur, statement, *_rest: statements.append(statement))
+    for _ in range(3):
+        await pg.run_read(lambda conn: conn.execute(text("SELECT 1")).all())
+    assert statements == ["SELECT 1"] * 3  # the pool's ping would be a statement of its own
 
 
 async def test_instances_starting_together_migrate_one_after_another(pg_url: str) -> None:
